@@ -1,0 +1,190 @@
+"""The `sdce` command line: run the market, compare the regimes, run the collapse chain, show the configuration."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sdce.config import REGIMES, ConfigError, SDCEConfig, config_toml, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate synthetic-data markets under model collapse (SDCE).")
+config_app = typer.Typer(no_args_is_help=True, help="Show or check configurations.")
+app.add_typer(config_app, name="config")
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _out() -> Console:
+    """Standard output wide enough for the tables even when it is not a terminal."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+ConfigOpt = typer.Option(None, "--config", help="TOML file of parameters (see `sdce config show`).")
+
+
+@contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Bad input and failed numerics end with one readable line and a non-zero exit, never a traceback."""
+    from sdce.dataworld.metrics import SinkhornNotConverged
+    from sdce.economics.demand import DemandNotConverged
+
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except (SinkhornNotConverged, DemandNotConverged) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def _simulate(cfg: SDCEConfig, seed: int, out: Path, progress: Progress, label: str) -> dict:
+    from sdce_abm.model import SDCEModel
+    from sdce_abm.output import run_to_folder
+
+    task = progress.add_task(label, total=cfg.generations)
+    model = SDCEModel(config=cfg, seed=seed)
+    return run_to_folder(model, out, on_generation=lambda t: progress.update(task, completed=t))
+
+
+def _summary_table(rows: dict[str, dict], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("regime", "rho_0", "rho_T", "Q_T", "Q_T rel.", "W2_T", "KL_T", "W_T", "ΔW_T", "W realized_T"):
+        table.add_column(col, justify="right")
+    base = rows.get("unregulated")
+    for name, s in rows.items():
+        w = s["welfare"]
+        rel = f"{s['quality'][-1] / base['quality'][-1]:.3f}" if base else "-"
+        dw = f"{w['W'] - base['welfare']['W']:+.3f}" if base else "-"
+        table.add_row(name, f"{s['rho'][0]:.3f}", f"{s['rho'][-1]:.3f}", f"{s['quality'][-1]:.3f}", rel,
+                      f"{s['w2'][-1]:.3f}", f"{s['kl'][-1]:.4f}", f"{w['W']:.3f}", dw, f"{w['W_realized']:.3f}")
+    return table
+
+
+@app.command()
+def run(
+    config: Optional[Path] = ConfigOpt,
+    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    seed: int = typer.Option(17, help="Seed of the run."),
+    producers: Optional[int] = typer.Option(None, help="N, number of producers."),
+    trainers: Optional[int] = typer.Option(None, help="M, number of trainers."),
+    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    out: Path = typer.Option(Path("runs/run"), help="Run folder to write."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Run one simulation and write DIR/trajectory.csv, DIR/summary.json and DIR/trajectory.png."""
+    with _clean_errors():
+        cfg = load_config(config, regime=regime, n_producers=producers, n_trainers=trainers,
+                          generations=generations)
+        with _progress() as progress:
+            result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})")
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        _out().print(_summary_table({cfg.regime: result}, f"sdce run -> {out}"))
+
+
+@app.command()
+def regimes(
+    config: Optional[Path] = ConfigOpt,
+    seed: int = typer.Option(17, help="Seed shared by all regimes."),
+    out: Path = typer.Option(Path("runs/regimes"), help="Folder: one run folder per regime plus a comparison."),
+    as_json: bool = typer.Option(False, "--json", help="Print {regime: summary} as one JSON object."),
+) -> None:
+    """The main job: a Table I-scale simulation under every regime, with a comparison table and figure.
+
+    A regime whose run folder already holds a summary for the same configuration and seed is not rerun.
+    """
+    from sdce_abm.plots import plot_regime_comparison
+
+    results: dict[str, dict] = {}
+    with _clean_errors():
+        base = load_config(config)
+        with _progress() as progress:
+            for name in REGIMES:
+                cfg = base.replace(regime=name)
+                folder = out / name
+                done = folder / "summary.json"
+                if done.exists():
+                    previous = json.loads(done.read_text())
+                    if previous["config"] == cfg.model_dump(mode="json") and previous["seed"] == seed:
+                        results[name] = previous
+                        continue
+                results[name] = _simulate(cfg, seed, folder, progress, f"{name} (seed {seed})")
+    plot_regime_comparison(results, out / "comparison.png")
+    if as_json:
+        sys.stdout.write(json.dumps(results) + "\n")
+        return
+    console = _out()
+    console.print(_summary_table(results, f"Generation-{base.generations} outcomes by regime (seed {seed})"))
+    console.print(f"run folders and comparison.png in {out}/")
+
+
+@app.command()
+def collapse(
+    family: Optional[str] = typer.Option(None, help="Model family: gaussian|gmm."),
+    components: Optional[int] = typer.Option(None, help="K, components of the gmm family."),
+    human: Optional[str] = typer.Option(None, help="p: gaussian|gmm (default: same as family)."),
+    rule: Optional[str] = typer.Option(None, help="Learning rule: mle|wgf."),
+    train_time: Optional[float] = typer.Option(None, help="Training time of the wgf rule (inf = minimiser)."),
+    rho: Optional[float] = typer.Option(None, help="Synthetic share of each generation's samples, in [0, 1]."),
+    tau: Optional[float] = typer.Option(None, help="Sampling temperature, in (0, 1]."),
+    samples: Optional[int] = typer.Option(None, help="n, new samples per generation."),
+    generations: Optional[int] = typer.Option(None, help="G, generations after generation 0."),
+    reps: Optional[int] = typer.Option(None, help="Independent replications."),
+    dim: Optional[int] = typer.Option(None, help="d, dimension."),
+    data_mode: Optional[str] = typer.Option(None, help="replace|accumulate."),
+    seed: Optional[int] = typer.Option(None, help="Seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the per-generation means as one JSON object."),
+) -> None:
+    """The recursive-retraining chain with no market: mean over reps of ‖mean‖, tr cov, KL(q_t‖p), W2(q_t, p)."""
+    from sdce.collapse import collapse_chain, make_collapse_config
+
+    with _clean_errors():
+        cfg = make_collapse_config(family=family, components=components, human=human, rule=rule,
+                                   train_time=train_time, rho=rho, tau=tau, samples=samples,
+                                   generations=generations, reps=reps, dim=dim, data_mode=data_mode, seed=seed)
+        result = collapse_chain(cfg, progress=not as_json)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"collapse chain: rho={cfg.rho}, tau={cfg.tau}, n={cfg.samples}, {cfg.rule}, "
+                        f"{cfg.data_mode}, {cfg.reps} reps")
+    for col in ("generation", "‖mean‖", "tr cov", "KL(q‖p)", "W2(q, p)"):
+        table.add_column(col, justify="right")
+    step = max(1, cfg.generations // 10)
+    for t in [*range(0, cfg.generations, step), cfg.generations]:
+        table.add_row(str(t), *(f"{result[k][t]:.4f}" for k in ("mean_norm", "cov_trace", "kl", "w2")))
+    _out().print(table)
+
+
+@config_app.command("show")
+def config_show(config: Optional[Path] = ConfigOpt) -> None:
+    """Print the resolved configuration (Table I plus the added parameters) as TOML."""
+    with _clean_errors():
+        sys.stdout.write(config_toml(load_config(config)))
+
+
+@config_app.command("validate")
+def config_validate(path: Path = typer.Argument(..., help="TOML file to check.")) -> None:
+    """Check a configuration file; exit 2 with the reasons if it is invalid."""
+    with _clean_errors():
+        load_config(path)
+    typer.echo(f"{path}: valid")
+
+
+def main() -> None:
+    app()

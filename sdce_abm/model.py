@@ -1,0 +1,183 @@
+"""The synthetic-data market as a Mesa 3 model: one step is one generation (MODEL.md §3-§8).
+
+Generation t: producers choose provenance from last generation's marginal revenue; the regime sets bundles and
+payments; each trainer buys samples (human from p, synthetic from the tempered public model q̄_{t-1}) and retrains;
+quality follows eq. (2) with the collapse channel; contamination follows eq. (1); the public model q̄_t is the
+trainers' models mixed by output share. Generation 0 (built in `__init__`) is fitted to human data only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+
+from sdce.config import SDCEConfig, make_config
+from sdce.dataworld.metrics import kl_divergence, w2_gaussian, w2_sinkhorn
+from sdce.dataworld.mixture import combine, human_distribution, randomized_round, sample, temper
+from sdce.economics.contamination import contamination_ratio
+from sdce.economics.demand import bundle_demand
+from sdce.economics.payments import (
+    shapley_marginal_revenue,
+    shapley_payments,
+    statutory_marginal_revenue,
+    statutory_payments,
+)
+from sdce.economics.producers import producer_surplus
+from sdce.economics.signals import detectability, perceived_provenance, signal_variance
+from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
+from sdce.economics.welfare import welfare_components
+from sdce_abm.agents import Producer, ProducerState, Trainer
+
+WELFARE_KEYS = ("W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized", "residual")
+
+
+class SDCEModel(mesa.Model):
+    """Producers, trainers and a regime. Keyword parameters are the fields of `SDCEConfig`.
+
+    `SDCEModel(seed=17, regime="shapley", n_producers=256)`, or `SDCEModel(config=cfg, seed=17)`.
+    """
+
+    def __init__(self, config: SDCEConfig | None = None, *, seed: int | None = None, **params: Any) -> None:
+        cfg = make_config({**(config.model_dump() if config else {}), **params})
+        super().__init__(seed=seed)
+        self.config = cfg
+        self.seed = seed
+        self.p = human_distribution(cfg.dim, cfg.human_dist, cfg.human_modes, cfg.human_mode_radius,
+                                    cfg.human_mode_scale)
+        self.p_probe = sample(self.p, cfg.probe_size, self.rng)
+        self.w2_floor = w2_sinkhorn(self.p_probe, sample(self.p, cfg.probe_size, self.rng), cfg.sinkhorn_epsilon)
+
+        a = cfg.ability_mean * cfg.ability_concentration
+        phi_bar = self.rng.beta(a, cfg.ability_concentration - a, cfg.n_producers)
+        n = cfg.n_producers
+        self.producer_state = ProducerState(
+            phi_bar=phi_bar, nu=self.rng.exponential(cfg.nu_mean, n) if cfg.nu_mean > 0 else np.zeros(n),
+            capacity=np.full(n, cfg.capacity), phi=phi_bar.copy(), received=np.zeros(n), marginal_revenue=np.zeros(n),
+        )
+        for i in range(n):
+            Producer(self, i)
+        sd = cfg.trainer_heterogeneity
+        draws = self.rng.lognormal(-0.5 * sd**2, sd, (3, cfg.n_trainers))  # mean-one labor, compute, kappa_j
+        for labor, compute, weight in draws.T:
+            Trainer(self, labor, compute, weight)
+        self.trainers = self.agents_by_type[Trainer]
+        self.volume = float(self.producer_state.capacity.sum())
+        self.rho = float(contamination_ratio(self.producer_state.capacity, phi_bar))
+        self.public_model = None
+        self.bundles = np.zeros((n, cfg.n_trainers))
+        self.ledger: list[dict[str, float]] = []
+
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "rho": "rho", "quality": "mean_quality", "price": "mean_price", "provenance": "mean_provenance",
+                "kl": "kl_public", "w2": "w2_public", "w2_moments": "w2_moments", **{k: lambda m, k=k: m.welfare[k] for k in WELFARE_KEYS},
+                "phi": lambda m: m.producer_state.phi.copy(),
+            },
+            agenttype_reporters={Trainer: {"quality": "quality", "fidelity": "fidelity"}},
+        )
+        self._generation()
+        self.datacollector.collect(self)
+
+    # -- one generation ----------------------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Generation t >= 1."""
+        cfg = self.config
+        Producer.choose_provenance(self.producer_state, cfg.cost_human, cfg.cost_quadratic, cfg.adjust_rate)
+        self._generation()
+        self.datacollector.collect(self)
+        if self.steps >= cfg.generations:
+            self.running = False
+
+    def _generation(self) -> None:
+        cfg, state = self.config, self.producer_state
+        z = np.array([productivity(cfg.tfp, t.labor, t.compute, cfg.alpha, cfg.beta_k) for t in self.trainers])
+        kappa_j = np.array([t.revenue_weight for t in self.trainers])
+        money_per_quality = cfg.output_price * kappa_j * self.volume / cfg.n_trainers
+        demand = self._choose_bundles(z, money_per_quality)
+        bundles = demand.bundles if demand is not None else np.repeat(state.capacity[:, None], cfg.n_trainers, 1)
+        self.bundles = bundles
+        self.rho = float(contamination_ratio(bundles.sum(axis=1), state.phi))
+
+        human_vol = state.phi @ bundles
+        synthetic_vol = (1 - state.phi) @ bundles
+        self._retrain(human_vol, synthetic_vol)
+        fidelity = np.array([t.fidelity for t in self.trainers])
+        gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+        collapse = collapse_factor(fidelity, cfg.kappa_q)
+        q = quality(z, human_vol / self.volume, synthetic_vol / self.volume, gamma, delta, collapse)
+        for trainer, q_j in zip(self.trainers, q):
+            trainer.quality = float(q_j)
+
+        payments = self._payments(bundles, z, gamma, delta, collapse, money_per_quality)
+        state.received = payments.sum(axis=1)
+        paid = payments.sum(axis=0)
+        self.ledger.append({"paid_by_trainers": float(paid.sum()), "received_by_producers": float(state.received.sum())})
+        state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
+
+        shares = q if q.sum() > 0 else np.ones_like(q)
+        self.public_model = combine([t.generative_model for t in self.trainers], shares)
+        self.kl_public = kl_divergence(self.public_model, self.p, self.rng, cfg.probe_size)
+        self.w2_public = w2_sinkhorn(sample(self.public_model, cfg.probe_size, self.rng), self.p_probe,
+                                     cfg.sinkhorn_epsilon)
+        mean, cov = self.public_model.moments()
+        p_mean, p_cov = self.p.moments()
+        self.w2_moments = float(w2_gaussian(mean, cov, p_mean, p_cov))
+        surplus = producer_surplus(state.received, state.phi, state.nu, state.capacity, cfg.cost_synthetic,
+                                   cfg.cost_human, cfg.cost_quadratic)
+        self.welfare = {k: float(v) for k, v in welfare_components(
+            producer_surplus=surplus, revenue=revenue(cfg.output_price, kappa_j, q, self.volume, cfg.n_trainers),
+            revenue_collapse_free=revenue(cfg.output_price, kappa_j, q / collapse, self.volume, cfg.n_trainers),
+            paid_by_trainers=paid, kl=self.kl_public, rho=self.rho, collapse_weight=cfg.collapse_weight,
+            lemon_penalty=cfg.lemon_penalty, volume=self.volume,
+        ).items()}
+        used = bundles.sum()
+        self.mean_price = float(paid.sum() / used) if used > 0 else 0.0
+        self.mean_quality = float(q.mean())
+        self.mean_provenance = float(state.phi.mean())
+
+    def _choose_bundles(self, z: np.ndarray, money_per_quality: np.ndarray):
+        """Statutory: each trainer's optimal bundle at the royalty given noisy provenance signals and last
+        generation's rho and fidelity. Open scraping and Shapley: all content offered (None)."""
+        cfg, state = self.config, self.producer_state
+        if cfg.regime != "statutory":
+            return None
+        noise_var = signal_variance(cfg.signal_sd, detectability(cfg.detectability, cfg.watermark))
+        signals = state.phi[:, None] + np.sqrt(noise_var) * self.rng.standard_normal((cfg.n_producers, cfg.n_trainers))
+        self.phi_tilde, self.reliability = perceived_provenance(signals, noise_var)
+        gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+        last_fidelity = np.array([t.fidelity for t in self.trainers])
+        scale = money_per_quality * z * collapse_factor(last_fidelity, cfg.kappa_q)
+        prices = np.full(cfg.n_producers, cfg.royalty)
+        return bundle_demand(self.phi_tilde, prices, state.capacity, scale, gamma, delta, cfg.bundle_temp,
+                             volume=self.volume)
+
+    def _retrain(self, human_vol: np.ndarray, synthetic_vol: np.ndarray) -> None:
+        cfg = self.config
+        n_h = randomized_round(cfg.samples_per_unit * human_vol, self.rng)
+        n_s = randomized_round(cfg.samples_per_unit * synthetic_vol, self.rng)
+        source = self.p if self.public_model is None else temper(self.public_model, cfg.temperature)
+        for trainer, nh, ns in zip(self.trainers, n_h, n_s):
+            if self.public_model is None:  # generation 0: human data only
+                nh, ns = nh + ns, 0
+            trainer.retrain(sample(self.p, nh, self.rng), sample(source, ns, self.rng))
+            trainer.fidelity = kl_divergence(trainer.generative_model, self.p, self.rng, cfg.probe_size)
+
+    def _payments(self, bundles, z, gamma, delta, collapse, money_per_quality) -> np.ndarray:
+        cfg = self.config
+        if cfg.regime == "statutory":
+            return statutory_payments(bundles, cfg.royalty)
+        if cfg.regime == "shapley":
+            return shapley_payments(bundles, self.producer_state.phi, self.volume, z, gamma, delta, collapse,
+                                    money_per_quality)
+        return np.zeros_like(bundles)
+
+    def _marginal_revenue(self, demand, bundles, q, gamma, delta, money_per_quality) -> np.ndarray:
+        cfg, state = self.config, self.producer_state
+        if cfg.regime == "statutory":
+            return statutory_marginal_revenue(demand, cfg.royalty, self.reliability, cfg.bundle_temp, state.capacity)
+        if cfg.regime == "shapley":
+            return shapley_marginal_revenue(bundles, state.phi, self.volume, q, gamma, delta, money_per_quality,
+                                            state.capacity)
+        return np.zeros(cfg.n_producers)

@@ -1,0 +1,63 @@
+"""A run folder: `trajectory.csv` (one row per generation), `summary.json` and `trajectory.png` (MODEL.md §10)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from sdce_abm.model import WELFARE_KEYS, SDCEModel
+
+TRAJECTORY_COLUMNS = ("rho", "quality", "price", "provenance", "kl", "w2", "w2_moments", *WELFARE_KEYS)
+
+
+def trajectory(model: SDCEModel) -> pd.DataFrame:
+    """One row per generation 0..t: the model reporters and each trainer's quality (`quality_j<k>`)."""
+    frame = model.datacollector.get_model_vars_dataframe()[list(TRAJECTORY_COLUMNS)].copy()
+    frame.index.name = "generation"
+    per_trainer = model.datacollector.get_agenttype_vars_dataframe(type(model.trainers[0]))["quality"]
+    wide = per_trainer.unstack("AgentID")
+    wide.columns = [f"quality_j{k}" for k in range(wide.shape[1])]
+    return pd.concat([frame, wide.set_axis(frame.index)], axis=1)
+
+
+def summary(model: SDCEModel) -> dict[str, Any]:
+    """The run summary: lists over generations 0..T, final welfare components with the discounted W, config, seed."""
+    frame = model.datacollector.get_model_vars_dataframe()
+    cfg = model.config
+    discount = cfg.discount ** np.arange(len(frame))
+    welfare = {k: float(frame[k].iloc[-1]) for k in WELFARE_KEYS}
+    welfare["W_discounted"] = float(discount @ frame["W"].to_numpy())
+    welfare["W_realized_discounted"] = float(discount @ frame["W_realized"].to_numpy())
+    return {
+        "rho": frame["rho"].tolist(), "quality": frame["quality"].tolist(), "w2": frame["w2"].tolist(),
+        "kl": frame["kl"].tolist(), "w2_moments": frame["w2_moments"].tolist(),
+        "provenance": frame["provenance"].tolist(), "price": frame["price"].tolist(),
+        "welfare_path": frame["W"].tolist(),
+        "welfare": welfare, "w2_probe_floor": model.w2_floor,
+        "money_conserved": all(abs(e["paid_by_trainers"] - e["received_by_producers"]) <= 1e-9 * max(
+            1.0, e["paid_by_trainers"]) for e in model.ledger),
+        "config": cfg.model_dump(mode="json"), "seed": model.seed,
+    }
+
+
+def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], None] | None = None) -> dict:
+    """Step the model to its horizon, appending each generation to `trajectory.csv` as it completes, then write
+    `summary.json` and `trajectory.png`. Returns the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / "trajectory.csv"
+    trajectory(model).to_csv(csv)
+    while model.running:
+        model.step()
+        trajectory(model).iloc[[-1]].to_csv(csv, mode="a", header=False)
+        if on_generation is not None:
+            on_generation(model.steps)
+    result = summary(model)
+    (out / "summary.json").write_text(json.dumps(result, indent=1))
+    from sdce_abm.plots import plot_trajectory
+
+    plot_trajectory(model, out / "trajectory.png")
+    return result

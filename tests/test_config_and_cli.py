@@ -1,0 +1,115 @@
+"""Bad input fails before any work with a message naming the parameter and its range; the CLI's outputs."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sdce.cli import app
+from sdce.config import ConfigError, config_toml, load_config, make_config
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("values,name,allowed", [
+    ({"n_producers": -5}, "n_producers", "integer >= 2"),
+    ({"n_producers": 3.5}, "n_producers", "integer >= 2"),
+    ({"n_trainers": "four"}, "n_trainers", "integer >= 1"),
+    ({"temperature": 0.0}, "temperature", "0 < float <= 1"),
+    ({"temperature": 1.2}, "temperature", "0 < float <= 1"),
+    ({"regime": "pirate"}, "regime", "unregulated|statutory|shapley"),
+    ({"ability_mean": 1.0}, "ability_mean", "0 < float < 1"),
+    ({"detectability": 0.0}, "detectability", "0 < float <= 1"),
+])
+def test_out_of_range_values_name_the_parameter(values, name, allowed):
+    with pytest.raises(ConfigError) as info:
+        make_config(values)
+    assert name in str(info.value) and allowed in str(info.value)
+
+
+def test_elasticity_sum_is_checked_on_all_of_0_1():
+    make_config(alpha=0.3, beta_k=0.3, gamma0=0.18, gamma1=0.1, delta0=0.12)  # 0.9 at rho=0, 0.88 at rho=1
+    with pytest.raises(ConfigError, match=r"alpha \+ beta_k \+ gamma\(rho\) \+ delta\(rho\) must be <= 1.*rho=1"):
+        make_config(gamma1=0.5)  # 0.6 + 0.68 + 0 > 1 at rho = 1 only
+    with pytest.raises(ConfigError, match="rho=0"):
+        make_config(alpha=0.5)
+
+
+def test_unknown_parameter_and_wgf_family():
+    with pytest.raises(ConfigError, match="unknown parameter 'n_producer'"):
+        make_config(n_producer=10)
+    with pytest.raises(ConfigError, match="learning_rule='wgf' needs family='gaussian'"):
+        make_config(learning_rule="wgf", family="gmm")
+
+
+def test_toml_round_trip_and_malformed(tmp_path):
+    cfg = make_config(regime="shapley", n_producers=300, train_time=2.5)
+    path = tmp_path / "c.toml"
+    path.write_text(config_toml(cfg))
+    assert load_config(path) == cfg
+    bad = tmp_path / "bad.toml"
+    bad.write_text("n_producers = = 3\n")
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "--producers", "-3"], "n_producers"),
+    (["run", "--regime", "pirate"], "regime"),
+    (["collapse", "--rho", "1.5"], "rho"),
+    (["collapse", "--tau", "0"], "tau"),
+    (["run", "--producers", "abc"], "producers"),
+])
+def test_cli_bad_input_exits_nonzero_without_traceback(args, needle, tmp_path):
+    result = runner.invoke(app, [*args] + (["--out", str(tmp_path)] if args[0] == "run" else []))
+    assert result.exit_code == 2
+    assert needle in result.output and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir()), "work started before validation"
+
+
+def test_cli_config_validate(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[market]\nn_trainers = 0\n")
+    result = runner.invoke(app, ["config", "validate", str(bad)])
+    assert result.exit_code == 2 and "n_trainers" in result.output
+    good = tmp_path / "good.toml"
+    good.write_text(runner.invoke(app, ["config", "show"]).output)
+    assert runner.invoke(app, ["config", "validate", str(good)]).exit_code == 0
+
+
+def test_cli_run_writes_run_folder_and_json(tmp_path):
+    result = runner.invoke(app, ["run", "--regime", "shapley", "--producers", "64", "--trainers", "3",
+                                 "--generations", "3", "--seed", "5", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    for key in ("rho", "quality", "w2", "kl"):
+        assert len(summary[key]) == 4
+    assert set(summary["welfare"]) >= {"W_prod", "W_cons", "L_coll", "L_info", "W", "W_realized", "residual"}
+    assert summary["config"]["n_producers"] == 64 and summary["seed"] == 5
+    assert summary["money_conserved"]
+    for name in ("trajectory.csv", "summary.json", "trajectory.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    header = (tmp_path / "trajectory.csv").read_text().splitlines()
+    assert len(header) == 5 and "quality_j2" in header[0] and "W_prod" in header[0]
+
+
+def test_cli_collapse_json():
+    result = runner.invoke(app, ["collapse", "--rho", "0.5", "--generations", "3", "--reps", "3", "--samples", "50",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert all(len(out[k]) == 4 for k in ("mean_norm", "cov_trace", "kl", "w2"))
+
+
+def test_cli_regimes_resumes(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text("n_producers = 48\nn_trainers = 3\ngenerations = 2\nprobe_size = 64\n")
+    first = runner.invoke(app, ["regimes", "--config", str(cfg), "--out", str(tmp_path / "r"), "--json"])
+    assert first.exit_code == 0, first.output
+    stamp = (tmp_path / "r" / "shapley" / "summary.json").stat().st_mtime_ns
+    again = runner.invoke(app, ["regimes", "--config", str(cfg), "--out", str(tmp_path / "r"), "--json"])
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    assert (tmp_path / "r" / "shapley" / "summary.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "r" / "comparison.png").exists()

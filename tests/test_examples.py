@@ -1,0 +1,13 @@
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compare_regimes_example_runs(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "compare_regimes.py"), "--producers", "64",
+                          "--generations", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "unregulated" in out.stdout and "shapley" in out.stdout
+    assert (tmp_path / "comparison.png").stat().st_size > 10_000
