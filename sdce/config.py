@@ -107,6 +107,8 @@ class SDCEConfig(BaseModel):
                                 gt=0.0, le=1.0)
     samples_per_unit: float = param(1.0, "float > 0", "samples in one unit of data volume", "data", gt=0.0)
     probe_size: int = param(512, "integer >= 16", "held-out probe size for W2 and Monte-Carlo KL", "data", ge=16)
+    kl_samples: int = param(8192, "integer >= 16", "Monte-Carlo draws for KL(q‖p) when q or p is a mixture", "data",
+                            ge=16)
     sinkhorn_epsilon: float = param(0.05, "float > 0", "absolute entropic epsilon of the ott-jax W2", "data",
                                      gt=0.0)
 

@@ -63,6 +63,8 @@ class SDCEModel(mesa.Model):
         for labor, compute, weight in draws.T:
             Trainer(self, labor, compute, weight)
         self.trainers = self.agents_by_type[Trainer]
+        self.productivity = productivity(cfg.tfp, draws[0], draws[1], cfg.alpha, cfg.beta_k)  # Z_j of eq. (2)
+        self.revenue_weights = draws[2]  # kappa_j
         self.volume = float(self.producer_state.capacity.sum())
         self.rho = float(contamination_ratio(self.producer_state.capacity, phi_bar))
         self.public_model = None
@@ -92,8 +94,7 @@ class SDCEModel(mesa.Model):
 
     def _generation(self) -> None:
         cfg, state = self.config, self.producer_state
-        z = np.array([productivity(cfg.tfp, t.labor, t.compute, cfg.alpha, cfg.beta_k) for t in self.trainers])
-        kappa_j = np.array([t.revenue_weight for t in self.trainers])
+        z, kappa_j = self.productivity, self.revenue_weights
         money_per_quality = cfg.output_price * kappa_j * self.volume / cfg.n_trainers
         demand = self._choose_bundles(z, money_per_quality)
         bundles = demand.bundles if demand is not None else np.repeat(state.capacity[:, None], cfg.n_trainers, 1)
@@ -110,15 +111,17 @@ class SDCEModel(mesa.Model):
         for trainer, q_j in zip(self.trainers, q):
             trainer.quality = float(q_j)
 
-        payments = self._payments(bundles, z, gamma, delta, collapse, money_per_quality)
+        payments = self.payments = self._payments(bundles, z, gamma, delta, collapse, money_per_quality)
         state.received = payments.sum(axis=1)
         paid = payments.sum(axis=0)
         self.ledger.append({"paid_by_trainers": float(paid.sum()), "received_by_producers": float(state.received.sum())})
         state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
 
         shares = q if q.sum() > 0 else np.ones_like(q)
-        self.public_model = combine([t.generative_model for t in self.trainers], shares)
-        self.kl_public = kl_divergence(self.public_model, self.p, self.rng, cfg.probe_size)
+        models = [t.generative_model for t in self.trainers]
+        self.public_model = combine(models, shares)
+        self.synthetic_source = combine([temper(m, cfg.temperature) for m in models], shares)
+        self.kl_public = kl_divergence(self.public_model, self.p, self.rng, cfg.kl_samples)
         self.w2_public = w2_sinkhorn(sample(self.public_model, cfg.probe_size, self.rng), self.p_probe,
                                      cfg.sinkhorn_epsilon)
         mean, cov = self.public_model.moments()
@@ -157,12 +160,12 @@ class SDCEModel(mesa.Model):
         cfg = self.config
         n_h = randomized_round(cfg.samples_per_unit * human_vol, self.rng)
         n_s = randomized_round(cfg.samples_per_unit * synthetic_vol, self.rng)
-        source = self.p if self.public_model is None else temper(self.public_model, cfg.temperature)
+        source = self.p if self.public_model is None else self.synthetic_source
         for trainer, nh, ns in zip(self.trainers, n_h, n_s):
             if self.public_model is None:  # generation 0: human data only
                 nh, ns = nh + ns, 0
             trainer.retrain(sample(self.p, nh, self.rng), sample(source, ns, self.rng))
-            trainer.fidelity = kl_divergence(trainer.generative_model, self.p, self.rng, cfg.probe_size)
+            trainer.fidelity = kl_divergence(trainer.generative_model, self.p, self.rng, cfg.kl_samples)
 
     def _payments(self, bundles, z, gamma, delta, collapse, money_per_quality) -> np.ndarray:
         cfg = self.config
@@ -176,7 +179,8 @@ class SDCEModel(mesa.Model):
     def _marginal_revenue(self, demand, bundles, q, gamma, delta, money_per_quality) -> np.ndarray:
         cfg, state = self.config, self.producer_state
         if cfg.regime == "statutory":
-            return statutory_marginal_revenue(demand, cfg.royalty, self.reliability, cfg.bundle_temp, state.capacity)
+            return statutory_marginal_revenue(demand, cfg.royalty, self.phi_tilde, self.reliability, cfg.bundle_temp,
+                                              state.capacity)
         if cfg.regime == "shapley":
             return shapley_marginal_revenue(bundles, state.phi, self.volume, q, gamma, delta, money_per_quality,
                                             state.capacity)

@@ -15,13 +15,20 @@ TRAJECTORY_COLUMNS = ("rho", "quality", "price", "provenance", "kl", "w2", "w2_m
 
 
 def trajectory(model: SDCEModel) -> pd.DataFrame:
-    """One row per generation 0..t: the model reporters and each trainer's quality (`quality_j<k>`)."""
-    frame = model.datacollector.get_model_vars_dataframe()[list(TRAJECTORY_COLUMNS)].copy()
+    """One row per generation 0..t: the model reporters, quantiles of provenance phi, and each trainer's quality
+    and fidelity D_j (`quality_j<k>`, `fidelity_j<k>`)."""
+    reporters = model.datacollector.get_model_vars_dataframe()
+    frame = reporters[list(TRAJECTORY_COLUMNS)].copy()
     frame.index.name = "generation"
-    per_trainer = model.datacollector.get_agenttype_vars_dataframe(type(model.trainers[0]))["quality"]
-    wide = per_trainer.unstack("AgentID")
-    wide.columns = [f"quality_j{k}" for k in range(wide.shape[1])]
-    return pd.concat([frame, wide.set_axis(frame.index)], axis=1)
+    phi = np.stack(reporters["phi"].to_numpy())
+    for q in (10, 50, 90):
+        frame[f"provenance_p{q}"] = np.percentile(phi, q, axis=1)
+    per_trainer = model.datacollector.get_agenttype_vars_dataframe(type(model.trainers[0]))
+    for name in ("quality", "fidelity"):
+        wide = per_trainer[name].unstack("AgentID")
+        wide.columns = [f"{name}_j{k}" for k in range(wide.shape[1])]
+        frame = pd.concat([frame, wide.set_axis(frame.index)], axis=1)
+    return frame
 
 
 def summary(model: SDCEModel) -> dict[str, Any]:
@@ -38,8 +45,6 @@ def summary(model: SDCEModel) -> dict[str, Any]:
         "provenance": frame["provenance"].tolist(), "price": frame["price"].tolist(),
         "welfare_path": frame["W"].tolist(),
         "welfare": welfare, "w2_probe_floor": model.w2_floor,
-        "money_conserved": all(abs(e["paid_by_trainers"] - e["received_by_producers"]) <= 1e-9 * max(
-            1.0, e["paid_by_trainers"]) for e in model.ledger),
         "config": cfg.model_dump(mode="json"), "seed": model.seed,
     }
 

@@ -88,11 +88,10 @@ def test_cli_run_writes_run_folder_and_json(tmp_path):
         assert len(summary[key]) == 4
     assert set(summary["welfare"]) >= {"W_prod", "W_cons", "L_coll", "L_info", "W", "W_realized", "residual"}
     assert summary["config"]["n_producers"] == 64 and summary["seed"] == 5
-    assert summary["money_conserved"]
     for name in ("trajectory.csv", "summary.json", "trajectory.png"):
         assert (tmp_path / name).stat().st_size > 0
     header = (tmp_path / "trajectory.csv").read_text().splitlines()
-    assert len(header) == 5 and "quality_j2" in header[0] and "W_prod" in header[0]
+    assert len(header) == 5 and "quality_j2" in header[0] and "fidelity_j2" in header[0] and "W_prod" in header[0]
 
 
 def test_cli_collapse_json():

@@ -107,7 +107,8 @@ def test_statutory_marginal_revenue_matches_finite_difference_of_demand():
     royalty = 0.03
     case["prices"] = np.full(30, royalty)
     demand = bundle_demand(**case)
-    analytic = statutory_marginal_revenue(demand, royalty, reliability, case["temp"], case["capacity"])
+    analytic = statutory_marginal_revenue(demand, royalty, case["phi_tilde"], reliability, case["temp"],
+                                          case["capacity"])
     eps = 1e-6
     for i in range(30):
         up, dn = case["phi_tilde"].copy(), case["phi_tilde"].copy()

@@ -56,14 +56,16 @@ def update_model(previous: Mixture | None, human: np.ndarray, synthetic: np.ndar
     and is left out; with too few samples in all, the previous model is kept.
     """
     d = human.shape[1]
-    enough_h, enough_s = human.shape[0] > d, synthetic.shape[0] > d
-    if not (enough_h or enough_s) or (rule == "mle" and human.shape[0] + synthetic.shape[0] <= d):
-        if previous is None:
-            raise ValueError(f"cannot fit a first model from {human.shape[0] + synthetic.shape[0]} samples in d={d}")
-        return previous
     if rule == "mle" or previous is None:
-        return fit_family(np.concatenate([human, synthetic]), family, components, em_iterations, rng, previous)
-    parts = [(fit_gaussian(x), x.shape[0]) for x, ok in ((human, enough_h), (synthetic, enough_s)) if ok]
+        pooled = np.concatenate([human, synthetic])
+        if pooled.shape[0] > d:
+            return fit_family(pooled, family, components, em_iterations, rng, previous)
+        if previous is None:
+            raise ValueError(f"cannot fit a first model from {pooled.shape[0]} samples in d={d}")
+        return previous
+    parts = [(fit_gaussian(x), x.shape[0]) for x in (human, synthetic) if x.shape[0] > d]
+    if not parts:
+        return previous
     if len(parts) == 1:
         (target, _), = parts
         mean_t, prec_t = target.means[0], np.linalg.inv(target.covs[0])

@@ -37,8 +37,9 @@ def shapley_marginal_revenue(bundles, phi, volume: float, quality, gamma, delta,
     return (bundles * (money_per_quality * quality * (gamma / h - delta / s))).sum(1) / capacity
 
 
-def statutory_marginal_revenue(demand: Demand, royalty: float, reliability, temp: float, capacity, subsidy=0.0):
+def statutory_marginal_revenue(demand: Demand, royalty: float, phi_tilde, reliability, temp: float, capacity):
     """r Σ_j db_ij/dphi_i per unit of capacity: demand responds (where interior) to the perceived provenance,
-    which moves with the true one by the signal reliability w_j."""
-    slope = np.where(demand.interior, demand.bundles / temp, 0.0)
-    return royalty * (slope * (demand.value_h - demand.value_s + subsidy) * reliability).sum(1) / capacity
+    which moves with the true one by the signal reliability w_j (not at all where the estimate sits on 0 or 1)."""
+    responsive = demand.interior & (phi_tilde > 0) & (phi_tilde < 1)
+    slope = np.where(responsive, demand.bundles / temp, 0.0)
+    return royalty * (slope * (demand.value_h - demand.value_s) * reliability).sum(1) / capacity
