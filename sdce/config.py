@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from calibration.table1 import TABLE_I
+from sdce.economics.technology import elasticities
 
 Regime = Literal["unregulated", "statutory", "shapley"]
 REGIMES: tuple[str, ...] = Regime.__args__
@@ -106,7 +107,7 @@ class SDCEConfig(BaseModel):
     temperature: float = param(0.8, "0 < float <= 1", "tau, sampling temperature of synthetic data", "data",
                                 gt=0.0, le=1.0)
     samples_per_unit: float = param(1.0, "float > 0", "samples in one unit of data volume", "data", gt=0.0)
-    probe_size: int = param(512, "integer >= 16", "held-out probe size for W2 and Monte-Carlo KL", "data", ge=16)
+    probe_size: int = param(512, "integer >= 16", "held-out probe size for the Sinkhorn W2", "data", ge=16)
     kl_samples: int = param(8192, "integer >= 16", "Monte-Carlo draws for KL(q‖p) when q or p is a mixture", "data",
                             ge=16)
     sinkhorn_epsilon: float = param(0.05, "float > 0", "absolute entropic epsilon of the ott-jax W2", "data",
@@ -115,7 +116,7 @@ class SDCEConfig(BaseModel):
     @model_validator(mode="after")
     def _joint_constraints(self) -> SDCEConfig:
         for rho in (0.0, 1.0):  # gamma and delta are affine, so the endpoints bound the sum on [0, 1]
-            total = self.alpha + self.beta_k + self.gamma(rho) + self.delta(rho)
+            total = self.alpha + self.beta_k + sum(elasticities(rho, self.gamma0, self.gamma1, self.delta0))
             if total > 1.0 + 1e-12:
                 raise ValueError(
                     f"alpha + beta_k + gamma(rho) + delta(rho) must be <= 1 for all rho in [0, 1]; "
@@ -128,14 +129,6 @@ class SDCEConfig(BaseModel):
                 f"got family={self.family!r}"
             )
         return self
-
-    def gamma(self, rho: float) -> float:
-        """gamma(rho) of eq. (2) (MODEL.md §4 default)."""
-        return self.gamma0 + self.gamma1 * rho
-
-    def delta(self, rho: float) -> float:
-        """delta(rho) of eq. (2) (MODEL.md §4 default)."""
-        return self.delta0 * (1.0 - rho)
 
     def replace(self, **changes: Any) -> SDCEConfig:
         """A validated copy with some values changed."""

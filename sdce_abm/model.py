@@ -1,9 +1,9 @@
 """The synthetic-data market as a Mesa 3 model: one step is one generation (MODEL.md §3-§8).
 
 Generation t: producers choose provenance from last generation's marginal revenue; the regime sets bundles and
-payments; each trainer buys samples (human from p, synthetic from the tempered public model q̄_{t-1}) and retrains;
-quality follows eq. (2) with the collapse channel; contamination follows eq. (1); the public model q̄_t is the
-trainers' models mixed by output share. Generation 0 (built in `__init__`) is fitted to human data only.
+payments; each trainer buys samples (human from p, synthetic from the trainers' tempered models of generation t-1,
+mixed by output share) and retrains; quality follows eq. (2) with the collapse channel; contamination follows
+eq. (1); the public model q̄_t is the trainers' models mixed by output share. Generation 0 (built in `__init__`) is fitted to human data only.
 """
 
 from __future__ import annotations

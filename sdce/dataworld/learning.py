@@ -51,9 +51,9 @@ def update_model(previous: Mixture | None, human: np.ndarray, synthetic: np.ndar
                  rng: np.random.Generator) -> Mixture:
     """The trainer's next model from its human and synthetic samples (MODEL.md §2, `learning_rule`).
 
-    `mle` fits the pooled samples. `wgf` moves `previous` along the flow of V with p̂, q̂ the family fits to the
-    human and synthetic parts and rhô the synthetic share. A part with fewer than d + 1 samples cannot be fitted
-    and is left out; with too few samples in all, the previous model is kept.
+    `mle` (and any first fit) fits the pooled samples, keeping `previous` when there are d or fewer. `wgf` moves
+    `previous` along the flow of V with p̂, q̂ the family fits to the human and synthetic parts and rhô the synthetic
+    share; a part with d or fewer samples is left out, and with neither part fittable `previous` is kept.
     """
     d = human.shape[1]
     if rule == "mle" or previous is None:
