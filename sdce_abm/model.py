@@ -74,7 +74,8 @@ class SDCEModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "rho": "rho", "quality": "mean_quality", "price": "mean_price", "provenance": "mean_provenance",
-                "kl": "kl_public", "w2": "w2_public", "w2_moments": "w2_moments", **{k: lambda m, k=k: m.welfare[k] for k in WELFARE_KEYS},
+                "kl": "kl_public", "w2": "w2_public", "w2_moments": "w2_moments",
+                **{k: lambda m, k=k: m.welfare[k] for k in WELFARE_KEYS},
                 "phi": lambda m: m.producer_state.phi.copy(),
             },
             agenttype_reporters={Trainer: {"quality": "quality", "fidelity": "fidelity"}},
@@ -95,7 +96,7 @@ class SDCEModel(mesa.Model):
     def _generation(self) -> None:
         cfg, state = self.config, self.producer_state
         z, kappa_j = self.productivity, self.revenue_weights
-        money_per_quality = cfg.output_price * kappa_j * self.volume / cfg.n_trainers
+        money_per_quality = revenue(cfg.output_price, kappa_j, 1.0, self.volume, cfg.n_trainers)
         demand = self._choose_bundles(z, money_per_quality)
         bundles = demand.bundles if demand is not None else np.repeat(state.capacity[:, None], cfg.n_trainers, 1)
         self.bundles = bundles
@@ -107,7 +108,8 @@ class SDCEModel(mesa.Model):
         fidelity = np.array([t.fidelity for t in self.trainers])
         gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
         collapse = collapse_factor(fidelity, cfg.kappa_q)
-        q = quality(z, human_vol / self.volume, synthetic_vol / self.volume, gamma, delta, collapse)
+        q_collapse_free = quality(z, human_vol / self.volume, synthetic_vol / self.volume, gamma, delta)
+        q = q_collapse_free * collapse
         for trainer, q_j in zip(self.trainers, q):
             trainer.quality = float(q_j)
 
@@ -130,8 +132,8 @@ class SDCEModel(mesa.Model):
         surplus = producer_surplus(state.received, state.phi, state.nu, state.capacity, cfg.cost_synthetic,
                                    cfg.cost_human, cfg.cost_quadratic)
         self.welfare = {k: float(v) for k, v in welfare_components(
-            producer_surplus=surplus, revenue=revenue(cfg.output_price, kappa_j, q, self.volume, cfg.n_trainers),
-            revenue_collapse_free=revenue(cfg.output_price, kappa_j, q / collapse, self.volume, cfg.n_trainers),
+            producer_surplus=surplus, revenue=money_per_quality * q,
+            revenue_collapse_free=money_per_quality * q_collapse_free,
             paid_by_trainers=paid, kl=self.kl_public, rho=self.rho, collapse_weight=cfg.collapse_weight,
             lemon_penalty=cfg.lemon_penalty, volume=self.volume,
         ).items()}

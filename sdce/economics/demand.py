@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sdce.economics.technology import quality
+
 
 class Demand(NamedTuple):
     bundles: np.ndarray  # (N, M)
@@ -34,7 +36,7 @@ def bundle_objective(bundles, phi_tilde, prices, capacity, scale, gamma, delta, 
     x_s = ((1 - phi_tilde) * bundles).sum(axis=0) / volume
     with np.errstate(divide="ignore"):
         entropy = np.where(bundles > 0, bundles * (1 - np.log(bundles / capacity[:, None])), 0.0).sum(axis=0)
-    return (scale * x_h**gamma * x_s**delta - prices @ bundles + subsidy * volume * x_h + temp * entropy)
+    return quality(scale, x_h, x_s, gamma, delta) - prices @ bundles + subsidy * volume * x_h + temp * entropy
 
 
 def bundle_demand(phi_tilde, prices, capacity, scale, gamma, delta, temp, subsidy=0.0, volume=None,
@@ -46,7 +48,7 @@ def bundle_demand(phi_tilde, prices, capacity, scale, gamma, delta, temp, subsid
     excess = prices[:, None] - subsidy * phi_tilde
     for _ in range(max_iterations):
         x_h, x_s = np.exp(y)
-        level = scale * x_h**gamma * x_s**delta / volume
+        level = quality(scale, x_h, x_s, gamma, delta) / volume
         a, c = gamma * level / x_h, delta * level / x_s
         z = (a * phi_tilde + c * (1 - phi_tilde) - excess) / temp
         interior = z < 0

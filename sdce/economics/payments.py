@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdce.economics.demand import Demand
+from sdce.economics.technology import quality
 
 
 def statutory_payments(bundles, royalty: float):
@@ -22,10 +23,10 @@ def shapley_payments(bundles, phi, volume: float, z, gamma, delta, collapse, mon
     """
     h = (bundles * phi[:, None]).sum(0)
     s = (bundles * (1 - phi)[:, None]).sum(0)
-    q_full = z * (h / volume) ** gamma * (s / volume) ** delta * collapse
+    q_full = quality(z, h / volume, s / volume, gamma, delta, collapse)
     h_loo = np.clip(h - bundles * phi[:, None], 0.0, None)
     s_loo = np.clip(s - bundles * (1 - phi)[:, None], 0.0, None)
-    q_loo = z * (h_loo / volume) ** gamma * (s_loo / volume) ** delta * collapse
+    q_loo = quality(z, h_loo / volume, s_loo / volume, gamma, delta, collapse)
     return money_per_quality * (q_full - q_loo)
 
 

@@ -22,7 +22,7 @@ def collapse_factor(fidelity, kappa_q: float):
 
 
 def quality(z, x_h, x_s, gamma, delta, collapse=1.0):
-    """Q = Z x_H^gamma x_S^delta · exp(-kappa_Q D), eq. (2) on volume shares times the collapse factor."""
+    """Q = Z x_H^gamma x_S^delta · exp(-kappa_Q D), eq. (2) on volume shares times the collapse factor (1: none)."""
     return z * x_h**gamma * x_s**delta * collapse
 
 
