@@ -3,7 +3,8 @@
 Generation t: producers choose provenance from last generation's marginal revenue; the regime sets bundles and
 payments; each trainer buys samples (human from p, synthetic from the trainers' tempered models of generation t-1,
 mixed by output share) and retrains; quality follows eq. (2) with the collapse channel; contamination follows
-eq. (1); the public model q̄_t is the trainers' models mixed by output share. Generation 0 (built in `__init__`) is fitted to human data only.
+eq. (1); the public model q̄_t is the trainers' models mixed by output share. Generation 0 (built in `__init__`)
+is fitted to human data only.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class SDCEModel(mesa.Model):
         payments = self.payments = self._payments(bundles, z, gamma, delta, collapse, money_per_quality)
         state.received = payments.sum(axis=1)
         paid = payments.sum(axis=0)
-        self.ledger.append({"paid_by_trainers": float(paid.sum()), "received_by_producers": float(state.received.sum())})
+        self.ledger.append({"paid_by_trainers": float(paid.sum()),
+                            "received_by_producers": float(state.received.sum())})
         state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
 
         shares = q if q.sum() > 0 else np.ones_like(q)
