@@ -1,4 +1,6 @@
-"""The mean-field (N → ∞) limit in JAX. For now: the Gaussian closed forms of MODEL.md §9(a)."""
+"""The mean-field (N → ∞) limit in JAX (MODEL.md §9): the continuum market (`market`, `solve`), the generative
+distribution in closed form (`gaussian`) and on a grid (`grid`, `worlds`), W2 through ott-jax (`transport`), the
+SDCE (`equilibrium`), and the ABM-vs-mean-field harness (`harness`)."""
 
 from meanfield.gaussian import gaussian_trajectory, mle_moment_map, wgf_map
 

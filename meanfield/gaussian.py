@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 import jax
 import jax.numpy as jnp
 
@@ -45,3 +47,42 @@ def gaussian_trajectory(mean0, cov0, mean_p, cov_p, rho, tau, generations: int, 
 
     _, (means, covs) = jax.lax.scan(step, (mean0, cov0), None, length=generations)
     return jnp.concatenate([mean0[None], means]), jnp.concatenate([cov0[None], covs])
+
+
+def mixture_moments(weights, means, covs, tau=1.0):
+    """Mean and covariance of Σ_k w_k N(m_k, tau C_k): the moment projection of a (tempered) mixture."""
+    mean = weights @ means
+    centred = means - mean
+    cov = tau * jnp.einsum("k,kij->ij", weights, covs) + jnp.einsum("k,ki,kj->ij", weights, centred, centred)
+    return mean, cov
+
+
+def mixture_log_density(weights, means, covs, x):
+    """log Σ_k w_k N(x; m_k, C_k) at points x (n, d)."""
+    diff = x[None] - means[:, None]  # (K, n, d)
+    maha = jnp.einsum("kni,kij,knj->kn", diff, jnp.linalg.inv(covs), diff)
+    logdet = jnp.linalg.slogdet(covs)[1]
+    d = means.shape[1]
+    comp = jnp.log(weights)[:, None] - 0.5 * (maha + logdet[:, None] + d * jnp.log(2 * jnp.pi))
+    return jax.scipy.special.logsumexp(comp, axis=0)
+
+
+def hermite_nodes(dim: int):
+    """Tensor Gauss-Hermite rule for N(0, I_dim): nodes (n, dim) and weights (n,), exact for polynomials of degree
+    2k-1 per coordinate (k = 8 nodes per axis for d <= 2, fewer above so that the rule stays small)."""
+    k = 8 if dim <= 2 else 5 if dim == 3 else 3
+    x, w = np.polynomial.hermite_e.hermegauss(k)
+    grids = np.meshgrid(*([x] * dim), indexing="ij")
+    weights = np.prod(np.meshgrid(*([w / w.sum()] * dim), indexing="ij"), axis=0)
+    return jnp.asarray(np.stack([g.ravel() for g in grids], 1)), jnp.asarray(weights.ravel())
+
+
+def kl_mixture(q, p):
+    """KL(q‖p) = E_q[log q - log p] for Gaussian mixtures q, p = (weights, means, covs), by Gauss-Hermite on each
+    component of q: exact when q and p are Gaussian, deterministic otherwise."""
+    wq, mq, cq = q
+    nodes, node_w = hermite_nodes(mq.shape[1])
+    points = mq[:, None] + jnp.einsum("kij,nj->kni", jnp.linalg.cholesky(cq), nodes)  # (K, n, d)
+    flat = points.reshape(-1, mq.shape[1])
+    gap = mixture_log_density(wq, mq, cq, flat) - mixture_log_density(*p, flat)
+    return jnp.sum(wq[:, None] * node_w[None] * gap.reshape(points.shape[:2]))

@@ -33,6 +33,7 @@ ConfigOpt = typer.Option(None, "--config", help="TOML file of parameters (see `s
 @contextmanager
 def _clean_errors() -> Iterator[None]:
     """Bad input and failed numerics end with one readable line and a non-zero exit, never a traceback."""
+    from meanfield.solve import MeanFieldDiverged
     from sdce.dataworld.metrics import SinkhornNotConverged
     from sdce.economics.demand import DemandNotConverged
 
@@ -41,7 +42,7 @@ def _clean_errors() -> Iterator[None]:
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    except (SinkhornNotConverged, DemandNotConverged) as exc:
+    except (SinkhornNotConverged, DemandNotConverged, MeanFieldDiverged) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
@@ -169,6 +170,146 @@ def collapse(
     for t in [*range(0, cfg.generations, step), cfg.generations]:
         table.add_row(str(t), *(f"{result[k][t]:.4f}" for k in ("mean_norm", "cov_trace", "kl", "w2")))
     _out().print(table)
+
+
+def _int_list(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{name}: expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{name}: empty list")
+    return values
+
+
+@app.command()
+def meanfield(
+    config: Optional[Path] = ConfigOpt,
+    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    rule: Optional[str] = typer.Option(None, help="Learning rule of the limit: mle|wgf."),
+    grid: str = typer.Option("gaussian", help="gaussian (closed form) | 1d | 2d (density on a grid, eq. 8-9)."),
+    theorem6: bool = typer.Option(False, "--theorem6", help="PMIR iterations to an eps-SDCE against eps."),
+    out: Path = typer.Option(Path("runs/meanfield"), help="Folder for trajectory.csv, summary.json, figure."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary (the keys of `sdce run --json`)."),
+) -> None:
+    """The deterministic N -> infinity trajectory of the market (MODEL.md §9)."""
+    if theorem6:
+        err.print("[red]error:[/red] Theorem 6 measures PMIR's learning iterations to an eps-SDCE; it needs the "
+                  "`pmir` regime, which is not implemented yet (issue 5). No result is reported.")
+        raise typer.Exit(1)
+    from meanfield.plots import plot_meanfield
+    from meanfield.solve import meanfield_summary, solve_meanfield
+
+    with _clean_errors():
+        cfg = load_config(config, regime=regime, generations=generations, learning_rule=rule)
+        with err.status(f"mean-field limit ({grid}, {cfg.regime}, {cfg.learning_rule})"):
+            result = solve_meanfield(cfg, grid)
+    summary = meanfield_summary(cfg, result, grid)
+    out.mkdir(parents=True, exist_ok=True)
+    import pandas as pd
+
+    columns = ("rho", "quality", "price", "provenance", "provenance_p10", "provenance_p50", "provenance_p90",
+               "kl", "w2", "w2_moments", "W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized",
+               "residual")
+    frame = pd.DataFrame({c: result[c] for c in columns}).rename_axis("generation")
+    for name in ("quality_j", "fidelity_j"):
+        for j in range(cfg.n_trainers):
+            frame[f"{name}{j}"] = result[name][:, j]
+    frame.to_csv(out / "trajectory.csv")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    plot_meanfield(summary, out / "trajectory.png")
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table(title=f"mean-field limit ({grid}) -> {out}")
+    for col in ("generation", "rho", "Q", "W2(q̄, p)", "KL(q̄‖p)", "W", "W realized"):
+        table.add_column(col, justify="right")
+    for t in range(cfg.generations + 1):
+        table.add_row(str(t), *(f"{result[k][t]:.4f}" for k in ("rho", "quality", "w2", "kl", "W", "W_realized")))
+    _out().print(table)
+
+
+@app.command()
+def equilibrium(
+    config: Optional[Path] = ConfigOpt,
+    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    starts: int = typer.Option(8, help="K, random starts (Theorem 1: do they reach the same prices?)."),
+    seed: int = typer.Option(0, help="Seed of the random starts."),
+    out: Optional[Path] = typer.Option(None, help="Folder for types.csv (price and provenance by type)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """The continuum SDCE (Definition 1): rho*, Q*, prices and provenance by type, welfare, s* and w*."""
+    from meanfield.equilibrium import solve_equilibrium
+
+    with _clean_errors():
+        cfg = load_config(config, regime=regime)
+        with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
+            result = solve_equilibrium(cfg, starts=starts, seed=seed)
+    types = result.pop("types")
+    if out is not None:
+        import pandas as pd
+
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(types).to_csv(out / "types.csv", index=False)
+        (out / "equilibrium.json").write_text(json.dumps(result, indent=1))
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"SDCE ({cfg.regime}, {cfg.learning_rule}) from {starts} starts")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    rows = [("rho*", result["rho_star"]), ("Q*", result["quality_star"]), ("KL(q*‖p)", result["kl_star"]),
+            ("s* (eq. 10)", result["s_star"]), ("w* (eq. 12)", result["w_star"]),
+            *((f"welfare {k}", v) for k, v in result["welfare"].items()),
+            ("price by type p10/p50/p90", "/".join(f"{result['price_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
+            ("provenance by type p10/p50/p90",
+             "/".join(f"{result['provenance_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
+            ("unique (Theorem 1)", str(result["unique"])),
+            ("spread across starts", ", ".join(f"{k} {v:.1e}" for k, v in result["start_spread"].items())),
+            *((f"residual {k}", v) for k, v in result["residuals"].items())]
+    for name, value in rows:
+        table.add_row(name, f"{value:.5g}" if isinstance(value, float) else str(value))
+    _out().print(table)
+
+
+@app.command()
+def compare(
+    config: Optional[Path] = ConfigOpt,
+    producers: str = typer.Option("64,256,1024,4096,16384", help="Comma-separated N values."),
+    seeds: int = typer.Option(8, help="K, seeds per N."),
+    rules: str = typer.Option("mle,wgf", help="Learning rules of the ABM to compare (each against both limits)."),
+    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    out: Path = typer.Option(Path("runs/compare"), help="Folder: runs.csv, paths.csv, summary.json, figures."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """ABM against the mean-field limit as N grows: errors, fitted N^-a with bootstrap intervals, figures."""
+    from meanfield.harness import compare as run_compare
+
+    with _clean_errors():
+        cfg = load_config(config, generations=generations)
+        sizes = _int_list(producers, "producers")
+        rule_list = [r.strip() for r in rules.split(",") if r.strip()]
+        with _progress() as progress:
+            task = progress.add_task("ABM runs", total=len(sizes) * seeds * len(rule_list))
+            result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task))
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"ABM -> mean field ({result['seeds']} seeds; medians of max_t errors) -> {out}")
+    table.add_column("ABM rule / limit / metric")
+    for n in result["producers"]:
+        table.add_column(f"N={n}", justify="right")
+    table.add_column("a [95%]", justify="right")
+    for rule, by_limit in result["by_rule"].items():
+        for limit, res in by_limit.items():
+            for metric, errors in res["errors"].items():
+                fit = res["exponent"][metric]
+                table.add_row(f"{rule} / {limit} / {metric}", *(f"{e:.4f}" for e in errors),
+                              f"{fit['estimate']:.2f} [{fit['low']:.2f}, {fit['high']:.2f}]")
+    console = _out()
+    console.print(table)
+    console.print(f"distance between the wgf (paper's eq. 8-9) and mle limits: {result['limit_gap']}")
 
 
 @config_app.command("show")

@@ -70,6 +70,8 @@ class SDCEConfig(BaseModel):
                             "technology", ge=0.0)
     trainer_heterogeneity: float = param(0.25, "float >= 0", "log-sd of trainers' L_j, K_j and kappa_j",
                                           "technology", ge=0.0)
+    trainer_seed: int = param(0, "integer >= 0", "seed of the fixed trainer population (L_j, K_j, kappa_j)",
+                              "technology", ge=0)
     bundle_temp: float = param(0.005, "float > 0", "entropy weight making bundle choice strictly concave",
                                 "technology", gt=0.0)
     # -- producers (MODEL.md §3) -----------------------------------------------------------------------------------

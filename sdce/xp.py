@@ -16,3 +16,12 @@ def array_namespace(*arrays: object) -> ModuleType:
 
         return jnp
     return np
+
+
+def log_ndtr(xp: ModuleType, x):
+    """log Φ(x), the log of the standard normal CDF, in the namespace `xp`."""
+    if xp is np:
+        from scipy.special import log_ndtr as f
+    else:
+        from jax.scipy.special import log_ndtr as f
+    return f(x)

@@ -29,6 +29,7 @@ from sdce.economics.producers import producer_surplus
 from sdce.economics.signals import detectability, perceived_provenance, signal_variance
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
 from sdce.economics.welfare import welfare_components
+from sdce.population import draw_producer_types, trainer_primitives
 from sdce_abm.agents import Producer, ProducerState, Trainer
 
 WELFARE_KEYS = ("W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized", "residual")
@@ -50,24 +51,22 @@ class SDCEModel(mesa.Model):
         self.p_probe = sample(self.p, cfg.probe_size, self.rng)
         self.w2_floor = w2_sinkhorn(self.p_probe, sample(self.p, cfg.probe_size, self.rng), cfg.sinkhorn_epsilon)
 
-        a = cfg.ability_mean * cfg.ability_concentration
-        phi_bar = self.rng.beta(a, cfg.ability_concentration - a, cfg.n_producers)
+        types = draw_producer_types(cfg, self.rng)
         n = cfg.n_producers
         self.producer_state = ProducerState(
-            phi_bar=phi_bar, nu=self.rng.exponential(cfg.nu_mean, n) if cfg.nu_mean > 0 else np.zeros(n),
-            capacity=np.full(n, cfg.capacity), phi=phi_bar.copy(), received=np.zeros(n), marginal_revenue=np.zeros(n),
+            phi_bar=types.phi_bar, nu=types.nu, capacity=np.full(n, cfg.capacity), phi=types.phi_bar.copy(),
+            received=np.zeros(n), marginal_revenue=np.zeros(n),
         )
         for i in range(n):
             Producer(self, i)
-        sd = cfg.trainer_heterogeneity
-        draws = self.rng.lognormal(-0.5 * sd**2, sd, (3, cfg.n_trainers))  # mean-one labor, compute, kappa_j
-        for labor, compute, weight in draws.T:
+        trainers = trainer_primitives(cfg)
+        for labor, compute, weight in zip(*trainers):
             Trainer(self, labor, compute, weight)
         self.trainers = self.agents_by_type[Trainer]
-        self.productivity = productivity(cfg.tfp, draws[0], draws[1], cfg.alpha, cfg.beta_k)  # Z_j of eq. (2)
-        self.revenue_weights = draws[2]  # kappa_j
+        self.productivity = productivity(cfg.tfp, trainers.labor, trainers.compute, cfg.alpha, cfg.beta_k)  # Z_j
+        self.revenue_weights = trainers.revenue_weight  # kappa_j
         self.volume = float(self.producer_state.capacity.sum())
-        self.rho = float(contamination_ratio(self.producer_state.capacity, phi_bar))
+        self.rho = float(contamination_ratio(self.producer_state.capacity, types.phi_bar))
         self.public_model = None
         self.bundles = np.zeros((n, cfg.n_trainers))
         self.ledger: list[dict[str, float]] = []
@@ -152,7 +151,8 @@ class SDCEModel(mesa.Model):
             return None
         noise_var = signal_variance(cfg.signal_sd, detectability(cfg.detectability, cfg.watermark))
         signals = state.phi[:, None] + np.sqrt(noise_var) * self.rng.standard_normal((cfg.n_producers, cfg.n_trainers))
-        self.phi_tilde, self.reliability = perceived_provenance(signals, noise_var)
+        self.phi_tilde, self.prior_mean, self.reliability = perceived_provenance(signals, noise_var)
+        self.noise_sd = float(np.sqrt(noise_var))
         gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
         last_fidelity = np.array([t.fidelity for t in self.trainers])
         scale = money_per_quality * z * collapse_factor(last_fidelity, cfg.kappa_q)
@@ -183,8 +183,9 @@ class SDCEModel(mesa.Model):
     def _marginal_revenue(self, demand, bundles, q, gamma, delta, money_per_quality) -> np.ndarray:
         cfg, state = self.config, self.producer_state
         if cfg.regime == "statutory":
-            return statutory_marginal_revenue(demand, cfg.royalty, self.phi_tilde, self.reliability, cfg.bundle_temp,
-                                              state.capacity)
+            prices = np.full(cfg.n_producers, cfg.royalty)
+            return statutory_marginal_revenue(state.phi, self.prior_mean, self.reliability, self.noise_sd,
+                                              demand.value_h, demand.value_s, prices, cfg.bundle_temp, cfg.royalty)
         if cfg.regime == "shapley":
             return shapley_marginal_revenue(bundles, state.phi, self.volume, q, gamma, delta, money_per_quality,
                                             state.capacity)

@@ -100,24 +100,29 @@ def test_bundle_matches_scipy_box_constrained_optimum():
     assert -res.fun <= bundle_objective(demand.bundles, **case)[0] + 1e-12
 
 
-def test_statutory_marginal_revenue_matches_finite_difference_of_demand():
-    """r Σ_j db_ij/dphi_i: the producer's revenue response to its true provenance through perceived provenance."""
-    case = _demand_case(n=30, m=2, temp=0.004, price=0.03)
-    reliability = np.array([0.4, 0.7])
-    royalty = 0.03
-    case["prices"] = np.full(30, royalty)
-    demand = bundle_demand(**case)
-    analytic = statutory_marginal_revenue(demand, royalty, case["phi_tilde"], reliability, case["temp"],
-                                          case["capacity"])
-    eps = 1e-6
-    for i in range(30):
-        up, dn = case["phi_tilde"].copy(), case["phi_tilde"].copy()
-        up[i] += eps * reliability
-        dn[i] -= eps * reliability
-        fd = royalty * (bundle_demand(**{**case, "phi_tilde": up}).bundles[i]
-                        - bundle_demand(**{**case, "phi_tilde": dn}).bundles[i]).sum() / (2 * eps)
-        # the producer is one of many: the analytic rate holds the trainers' aggregates fixed (error O(1/N))
-        assert analytic[i] * case["capacity"][i] == pytest.approx(fd, rel=0.1, abs=1e-4)
+def test_statutory_marginal_revenue_is_the_derivative_of_expected_demand():
+    """E_e[r Σ_j db_ij/dphi_i]: a finite difference of the expected royalty income, the expectation over the signal
+    noise taken by an independent fine trapezoid rule, at the trainers' aggregates held fixed."""
+    n, m, temp, royalty, sd = 12, 3, 0.004, 0.03, 0.3
+    phi = np.linspace(0.05, 0.95, n)
+    mu, w = rng.uniform(0.3, 0.7, m), rng.uniform(0.3, 0.9, m)
+    a, c = rng.uniform(0.02, 0.06, m), rng.uniform(0.0, 0.02, m)
+    prices, cap = np.full(n, royalty), rng.uniform(0.5, 1.5, n)
+    analytic = statutory_marginal_revenue(phi, mu, w, sd, a, c, prices, temp, royalty)
+    x = np.linspace(-8, 8, 64001)  # an independent quadrature of the noise: trapezoid on the normal density
+    wt = np.exp(-0.5 * x**2)
+    wt = wt / wt.sum()
+
+    def income(f):
+        tilde = np.clip(mu[None, :, None] + w[None, :, None] * (f[:, None, None] + sd * x - mu[None, :, None]), 0, 1)
+        b = cap[:, None, None] * np.minimum(1, np.exp((a[None, :, None] * tilde + c[None, :, None] * (1 - tilde)
+                                                       - royalty) / temp))
+        return royalty * (b * wt).sum(axis=(1, 2))
+
+    eps = 1e-5
+    fd = (income(phi + eps) - income(phi - eps)) / (2 * eps) / cap
+    np.testing.assert_allclose(analytic, fd, rtol=1e-3)
+    assert np.abs(fd).min() > 0.01  # the case is not degenerate: demand responds to provenance
 
 
 def test_provenance_best_response_against_brute_force():
@@ -133,9 +138,9 @@ def test_signals_detectability_and_shrinkage():
     assert signal_variance(0.3, 1.0) == 0.0
     phi = rng.uniform(0, 1, (20_000, 1))
     noise = signal_variance(0.3, 0.5)
-    est, w = perceived_provenance(phi + np.sqrt(noise) * rng.standard_normal(phi.shape), noise)
+    est, _, w = perceived_provenance(phi + np.sqrt(noise) * rng.standard_normal(phi.shape), noise)
     assert w[0] == pytest.approx((1 / 12) / (1 / 12 + noise), abs=0.02)  # var U(0,1) = 1/12
     assert np.all((est >= 0) & (est <= 1))
-    exact, w1 = perceived_provenance(phi, 0.0)
+    exact, _, w1 = perceived_provenance(phi, 0.0)
     np.testing.assert_array_equal(exact, phi)
     assert w1[0] == 1.0

@@ -11,3 +11,10 @@ def test_compare_regimes_example_runs(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "unregulated" in out.stdout and "shapley" in out.stdout
     assert (tmp_path / "comparison.png").stat().st_size > 10_000
+
+
+def test_meanfield_vs_abm_example_runs():
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "meanfield_vs_abm.py"), "--producers", "64",
+                          "--generations", "2"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "mean field" in out.stdout and "ABM N=64" in out.stdout and "SDCE: rho*" in out.stdout

@@ -16,16 +16,20 @@ def signal_variance(sigma0: float, psi):
     return sigma0**2 * (1.0 - psi) / psi
 
 
+def signal_reliability(signal_variance_total, noise_variance):
+    """w = var phi / var phĩ, with var phi = var phĩ - noise (empirical Bayes); 1 when the signals do not vary."""
+    xp = array_namespace(signal_variance_total)
+    total = signal_variance_total
+    return xp.where(total > 0, xp.clip(total - noise_variance, 0.0, None) / xp.where(total > 0, total, 1.0), 1.0)
+
+
 def perceived_provenance(signals, noise_variance):
     """Trainers' estimate of phi from signals phi_hat = phi + e (one column per trainer).
 
-    Empirical Bayes: prior mean and variance of phi from the signals' own cross-section (var phi = var phi_hat -
-    noise), posterior mean mu + w (phi_hat - mu) with reliability w = var phi / var phi_hat, and the estimate
-    projected on the support [0, 1] of phi. Returns the estimate and w.
+    Empirical Bayes: prior mean mu and reliability w from the signals' own cross-section, posterior mean
+    mu + w (phi_hat - mu) projected on the support [0, 1] of phi. Returns the estimate, mu and w (per column).
     """
     xp = array_namespace(signals)
     mu = xp.mean(signals, axis=0)
-    total = xp.var(signals, axis=0)
-    reliability = xp.where(total > 0, xp.clip(total - noise_variance, 0.0, None) / xp.where(total > 0, total, 1.0),
-                           1.0)
-    return xp.clip(mu + reliability * (signals - mu), 0.0, 1.0), reliability
+    reliability = signal_reliability(xp.var(signals, axis=0), noise_variance)
+    return xp.clip(mu + reliability * (signals - mu), 0.0, 1.0), mu, reliability

@@ -1,0 +1,174 @@
+"""The SDCE of Definition 1 in the continuum (MODEL.md §9), Theorem 1 by multi-start, and Proposition 1.
+
+An SDCE is a stationary point of the continuum market's generation map: producers' provenance is a best response
+to the marginal revenue it earns, trainers' bundles solve eq. (3) at the prices and the rho they face, volumes
+clear, the rho implied by the supplies through eq. (1) is the rho that entered the elasticities, and each
+trainer's model is stationary under its learning rule. The map is iterated to its fixed point (partial adjustment
+theta_phi is the damping) from K random starts: random provenance profiles and random perturbations of the models.
+Theorem 1 says the equilibrium price vector is generically unique; we report whether the starts agree and how far
+apart they end.
+
+The price of a type is what it is paid per unit of content in the equilibrium (statutory: the royalty times the
+units used; Shapley: its marginal product; unregulated: nothing). Posted prices arrive with PMIR (MODEL.md §6).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from meanfield.market import MarketState, WELFARE_KEYS, _generation, economy, gaussian_p, trajectory
+from meanfield.worlds import GaussianModels, GaussianWorld
+from sdce.config import ConfigError, SDCEConfig
+from sdce.economics.policy import optimal_subsidy, optimal_watermark
+from sdce.economics.signals import detectability
+from sdce.economics.technology import collapse_factor, elasticities, productivity, quality
+from sdce.population import trainer_primitives
+
+STATIONARY_TOL = 1e-6  # max change of any state component in one generation at the fixed point
+MAX_GENERATIONS = 5000
+UNIQUE_TOL = 1e-4  # starts whose prices, provenance and rho agree within this reach "the same" equilibrium
+
+
+def _distance(a: MarketState, b: MarketState):
+    parts = [jnp.max(jnp.abs(a.phi - b.phi)), jnp.abs(a.rho - b.rho), jnp.max(jnp.abs(a.fidelity - b.fidelity)),
+             jnp.max(jnp.abs(a.models.means - b.models.means)), jnp.max(jnp.abs(a.models.covs - b.models.covs))]
+    return jnp.max(jnp.stack(parts))
+
+
+@partial(jax.jit, static_argnames=("cfg", "rule"))
+def _stationary(econ, starts: MarketState, cfg: SDCEConfig, rule: str):
+    """Iterate the generation map from each start (vmapped) until it stops moving; then one more generation."""
+
+    def run(state):
+        def cond(carry):
+            _, change, it = carry
+            return (change > STATIONARY_TOL) & (it < MAX_GENERATIONS)
+
+        def body(carry):
+            state, _, it = carry
+            new, _ = _generation(cfg, GaussianWorld, rule, econ, state, first=False)
+            return new, _distance(new, state), it + 1
+
+        state, change, its = jax.lax.while_loop(cond, body, (state, jnp.asarray(jnp.inf), 0))
+        final, out = _generation(cfg, GaussianWorld, rule, econ, state, first=False)
+        return state, final, out, its
+
+    return jax.vmap(run)(starts)
+
+
+def _starts(econ, cfg: SDCEConfig, first: MarketState, key, count: int) -> MarketState:
+    """Start 0 is generation 0 of the market; the others draw provenance phi ~ U(0, phi_bar) by type and
+    perturb each trainer's model (mean shift ~ N(0, 0.5² I), covariance scaled by a factor in (0.5, 1.5))."""
+    k_phi, k_mean, k_cov = jax.random.split(key, 3)
+    m, d = first.models.means.shape
+    phi = econ.phi_bar * jax.random.uniform(k_phi, (count,) + econ.phi_bar.shape)
+    phi = phi.at[0].set(first.phi)
+    means = first.models.means + 0.5 * jax.random.normal(k_mean, (count, m, d))
+    means = means.at[0].set(first.models.means)
+    scale = jax.random.uniform(k_cov, (count, m, 1, 1), minval=0.5, maxval=1.5).at[0].set(1.0)
+    covs = first.models.covs * scale
+    rho = jax.vmap(lambda f: 1.0 - econ.weight @ f)(phi)
+    models = GaussianModels(means, covs, *(jnp.broadcast_to(x, (count,) + x.shape) for x in first.models[2:]))
+    tile = partial(jnp.broadcast_to)
+    return MarketState(phi, tile(first.marginal_revenue, (count,) + phi.shape[1:]), rho,
+                       tile(first.fidelity, (count, m)), tile(first.shares, (count, m)), models)
+
+
+def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
+    """The continuum SDCE from `starts` starts (start 0: the market's own generation 0). Gaussian world."""
+    if cfg.family != "gaussian":
+        raise ConfigError(f"equilibrium: the continuum is in closed form for family='gaussian' only "
+                          f"(got family={cfg.family!r})")
+    if starts < 1:
+        raise ConfigError(f"equilibrium: starts must be >= 1 (got {starts})")
+    econ = economy(cfg, gaussian_p(cfg))
+    _, first = trajectory(econ, cfg, GaussianWorld, cfg.learning_rule, 1)
+    init = _starts(econ, cfg, first, jax.random.key(seed), starts)
+    state, final, out, its = _stationary(econ, init, cfg, cfg.learning_rule)
+    out = jax.tree.map(np.asarray, out)
+    if not np.all(np.isfinite(out["rho"])) or not np.all(np.isfinite(out["kl"])):
+        raise ConfigError("equilibrium: no stationary point with a finite model (under learning_rule='wgf' the "
+                          "model collapses to a point when rho >= temperature)")
+    prices = out["received"]  # per unit of capacity, by type (starts, K)
+    residuals = {
+        "best_response": np.max(np.abs(np.asarray(final.phi) - np.asarray(state.phi)), axis=1) / cfg.adjust_rate,
+        "rho_consistency": np.abs(np.asarray(out["rho"]) - np.asarray(state.rho)),
+        "market_clearing": np.maximum(np.asarray(out["newton_residual"]), np.abs(out["budget_gap"])),
+        "model": np.max(np.abs(np.asarray(final.fidelity) - np.asarray(state.fidelity)), axis=1),
+    }
+    converged = np.asarray(its) < MAX_GENERATIONS
+    spread = {
+        "price": float(np.max(np.abs(prices - prices[0]))),
+        "provenance": float(np.max(np.abs(np.asarray(state.phi) - np.asarray(state.phi)[0]))),
+        "rho": float(np.max(np.abs(out["rho"] - out["rho"][0]))),
+    }
+    kl = float(out["kl"][0])
+    psi = float(detectability(cfg.detectability, cfg.watermark))
+    welfare = {k: float(out[k][0]) for k in WELFARE_KEYS}
+    types = {"phi_bar": np.asarray(econ.phi_bar), "nu": np.asarray(econ.nu), "weight": np.asarray(econ.weight),
+             "provenance": np.asarray(state.phi)[0], "price": prices[0]}
+    return {
+        "rho_star": float(out["rho"][0]), "quality_star": float(out["quality"][0]),
+        "s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
+        "w_star": float(optimal_watermark(kl, cfg.collapse_weight, psi)),
+        "welfare": welfare, "kl_star": kl,
+        "unique": bool(max(spread.values()) < UNIQUE_TOL and converged.all()), "start_spread": spread,
+        "starts": starts, "converged": converged.tolist(), "generations_to_converge": np.asarray(its).tolist(),
+        "residuals": {k: float(np.max(v)) for k, v in residuals.items()},
+        "price_star": _summary(prices[0], types["weight"]), "provenance_star": _summary(types["provenance"],
+                                                                                        types["weight"]),
+        "regime": cfg.regime, "learning_rule": cfg.learning_rule, "types": types,
+    }
+
+
+def _summary(values, weights) -> dict:
+    order = np.argsort(values)
+    cdf = np.cumsum(weights[order]) - 0.5 * weights[order]
+    q = np.interp([0.1, 0.5, 0.9], cdf, values[order])
+    return {"mean": float(weights @ values), "p10": float(q[0]), "p50": float(q[1]), "p90": float(q[2])}
+
+
+def stationary_fidelity(rho, tau: float, rule: str, dim: int):
+    """D*(rho) = KL(q*‖p) for p = N(0, I_d) at a fixed rho: the fixed point of the moment map (`mle`:
+    cov* = (1 - rho)/(1 - rho tau) I) or of the flow's minimiser (`wgf`: precision* = (1 - rho)/(1 - rho/tau) I,
+    no finite fixed point when rho >= tau). Closed form, the reference for `quality_curve`."""
+    if rule == "mle":
+        var = (1 - rho) / (1 - rho * tau)
+    else:
+        var = np.where(rho < tau, (1 - rho / tau) / np.maximum(1 - rho, 1e-300), 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(var > 0, 0.5 * dim * (var - 1 - np.log(np.where(var > 0, var, 1.0))), np.inf)
+
+
+def quality_curve(cfg: SDCEConfig, rhos, generations: int = 400) -> dict:
+    """Proposition 1: Q*(rho) at exogenous rho, every trainer using all content (x_H = 1 - rho, x_S = rho), each
+    model at its stationary point of the mean-field chain (iterated `generations` times from p in JAX). A chain
+    still moving at the end (relative change of the covariance above 1e-5) has no stationary model: D* = inf."""
+    from meanfield.gaussian import gaussian_trajectory
+    from sdce.dataworld.metrics import kl_gaussian
+
+    trainers = trainer_primitives(cfg)
+    z = productivity(cfg.tfp, trainers.labor, trainers.compute, cfg.alpha, cfg.beta_k)
+    d = cfg.dim
+    rhos = np.asarray(rhos, float)
+    fidelity = []
+    for rho in rhos:
+        means, covs = gaussian_trajectory(jnp.zeros(d), jnp.eye(d), jnp.zeros(d), jnp.eye(d), float(rho),
+                                          cfg.temperature, generations, cfg.learning_rule, cfg.train_time)
+        mean, cov = np.asarray(means[-1], float), np.asarray(covs[-1], float)
+        moved = np.max(np.abs(cov - np.asarray(covs[-2], float))) / np.max(np.abs(cov))
+        ok = np.all(np.isfinite(cov)) and np.linalg.eigvalsh(cov).min() > 1e-12 and moved < 1e-5
+        fidelity.append(float(kl_gaussian(mean, cov, np.zeros(d), np.eye(d))) if ok else math.inf)
+    fidelity = np.array(fidelity)
+    gamma, delta = elasticities(rhos, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    q = quality(z[:, None], 1 - rhos, rhos, gamma, delta, collapse_factor(fidelity, cfg.kappa_q)).mean(0)
+    dq = np.diff(q)
+    return {"rho": rhos.tolist(), "quality": q.tolist(), "fidelity": fidelity.tolist(),
+            "non_increasing": bool(np.all(dq <= 1e-12)),
+            "increasing_on": [float(r) for r, step in zip(rhos[1:], dq) if step > 1e-12],
+            "delta_below_gamma": bool(np.all(delta < gamma))}

@@ -1,0 +1,147 @@
+"""The ABM against its mean-field limit as N grows (MODEL.md §9, harness).
+
+For each learning rule, the ABM runs at each N over K seeds (samples per unit fixed, so samples ∝ N), and the
+continuum market runs once per rule. Per run: max_t |rho_t - rho_t^MF|, max_t MW2(q̄_t, q̄_t^MF) and
+max_t |Q_t - Q_t^MF| / Q_t^MF, measured against both limits (the `mle` and the `wgf` one: MODEL.md §2 says they
+differ, and which one the ABM follows is the question). Error ∝ N^-a is fitted to the medians over seeds by
+least squares on log-log axes, with a bootstrap over seeds for the 95% interval. Rows are appended to
+`DIR/runs.csv` as runs finish, so an interrupted comparison resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from meanfield.distance import mixture_w2
+from meanfield.solve import solve_meanfield
+from sdce.config import ConfigError, SDCEConfig
+
+METRICS = ("rho", "w2", "quality")
+RULES = ("mle", "wgf")
+BOOTSTRAP = 2000
+
+
+def _abm_path(cfg: SDCEConfig, seed: int):
+    """rho_t, mean Q_t and q̄_t (Gaussian mixtures) of one ABM run."""
+    from sdce_abm.model import SDCEModel
+
+    model = SDCEModel(config=cfg, seed=seed)
+    rho, quality, public = [model.rho], [model.mean_quality], [model.public_model]
+    while model.running:
+        model.step()
+        rho.append(model.rho)
+        quality.append(model.mean_quality)
+        public.append(model.public_model)
+    return np.array(rho), np.array(quality), public
+
+
+def _w2_to_p(q, p) -> float:
+    return mixture_w2(q.weights, q.means, q.covs, *p)
+
+
+def _errors(rho, quality, public, limit: dict) -> dict[str, float]:
+    w2 = [mixture_w2(q.weights, q.means, q.covs, *(np.asarray(a[t]) for a in limit["public"]))
+          for t, q in enumerate(public)]
+    return {"rho": float(np.max(np.abs(rho - limit["rho"]))), "w2": float(np.max(w2)),
+            "quality": float(np.max(np.abs(quality - limit["quality"]) / limit["quality"]))}
+
+
+def fit_exponent(producers, errors_by_seed: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """Least-squares slope -a of log median error on log N, with a bootstrap over seeds (percentile 95%).
+    `errors_by_seed` is (len(producers), seeds)."""
+    log_n = np.log(np.asarray(producers, float))
+
+    def slope(errors):
+        return -np.polyfit(log_n, np.log(np.median(errors, axis=1)), 1)[0]
+
+    n_seeds = errors_by_seed.shape[1]
+    draws = [slope(np.take_along_axis(errors_by_seed, rng.integers(0, n_seeds, errors_by_seed.shape), 1))
+             for _ in range(BOOTSTRAP)]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"estimate": float(slope(errors_by_seed)), "low": float(low), "high": float(high)}
+
+
+def _key(cfg: SDCEConfig) -> str:
+    return hashlib.sha1(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=RULES,
+            on_run: Callable[[], None] | None = None) -> dict:
+    """Run the comparison and write `runs.csv`, `errors.png`, `trajectories.png` and `summary.json` in `out`."""
+    if cfg.family != "gaussian":
+        raise ConfigError("compare: the mean-field limit is in closed form for family='gaussian' only "
+                          f"(got family={cfg.family!r})")
+    if len(producers) < 2 or min(producers) < 2:
+        raise ConfigError(f"compare: producers needs at least two sizes >= 2 (got {producers})")
+    if seeds < 2:
+        raise ConfigError(f"compare: seeds must be >= 2 for a bootstrap over seeds (got {seeds})")
+    bad = [r for r in rules if r not in RULES]
+    if bad:
+        raise ConfigError(f"compare: unknown learning rule(s) {bad}; allowed: {'|'.join(RULES)}")
+    out.mkdir(parents=True, exist_ok=True)
+    limits = {rule: solve_meanfield(cfg.replace(learning_rule=rule)) for rule in RULES}
+    csv, path_csv = out / "runs.csv", out / "paths.csv"
+    done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["key", "seed"])
+    for rule in rules:
+        for n in producers:
+            run_cfg = cfg.replace(learning_rule=rule, n_producers=n)
+            key = _key(run_cfg)
+            for seed in range(seeds):
+                if not ((done["key"] == key) & (done["seed"] == seed)).any():
+                    rho, quality, public = _abm_path(run_cfg, seed)
+                    drift = [_w2_to_p(q, limits[rule]["p"]) for q in public]
+                    pd.DataFrame({"key": key, "rule": rule, "producers": n, "seed": seed, "generation":
+                                  np.arange(len(rho)), "rho": rho, "quality": quality, "w2": drift}).to_csv(
+                        path_csv, mode="a", header=not path_csv.exists(), index=False)
+                    frame = pd.DataFrame([{"key": key, "rule": rule, "producers": n, "seed": seed, "limit": lim,
+                                           **_errors(rho, quality, public, limits[lim])} for lim in RULES])
+                    frame.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+                    done = pd.concat([done, frame], ignore_index=True)
+                if on_run is not None:
+                    on_run()
+    keys = {_key(cfg.replace(learning_rule=r, n_producers=n)) for r in rules for n in producers}
+    table = done[done["key"].isin(keys)]
+    rng = np.random.default_rng(0)
+    by_rule = {}
+    for rule in rules:
+        by_rule[rule] = {}
+        for lim in RULES:
+            rows = table[(table["rule"] == rule) & (table["limit"] == lim)].sort_values(["producers", "seed"])
+            errors = {m: rows.pivot(index="producers", columns="seed", values=m).loc[producers].to_numpy()
+                      for m in METRICS}
+            by_rule[rule][lim] = {
+                "errors": {m: np.median(errors[m], axis=1).tolist() for m in METRICS},
+                "exponent": {m: fit_exponent(producers, errors[m], rng) for m in METRICS},
+            }
+    main_rule = cfg.learning_rule if cfg.learning_rule in rules else rules[0]
+    own = by_rule[main_rule]
+    gap = {m: _limit_gap(limits, m) for m in METRICS}
+    result = {
+        "producers": list(producers), "seeds": seeds, "learning_rule": main_rule,
+        "errors": own[main_rule]["errors"], "exponent": own[main_rule]["exponent"],
+        "by_rule": by_rule, "limit_gap": gap, "config": cfg.model_dump(mode="json"),
+    }
+    (out / "summary.json").write_text(json.dumps(result, indent=1))
+    from meanfield.plots import plot_errors, plot_trajectories
+
+    plot_errors(result, out / "errors.png")
+    paths = pd.read_csv(path_csv)
+    plot_trajectories(paths[paths["key"].isin(keys)], limits, rules, out / "trajectories.png")
+    return result
+
+
+def _limit_gap(limits: dict, metric: str) -> float:
+    """max_t distance between the `wgf` limit (the paper's flow (8)-(9)) and the `mle` limit."""
+    a, b = limits["wgf"], limits["mle"]
+    if metric == "w2":
+        return float(max(mixture_w2(*(np.asarray(x[t]) for x in a["public"]), *(np.asarray(x[t]) for x in b["public"]))
+                         for t in range(len(a["rho"]))))
+    if metric == "rho":
+        return float(np.max(np.abs(a["rho"] - b["rho"])))
+    return float(np.max(np.abs(a["quality"] - b["quality"]) / b["quality"]))

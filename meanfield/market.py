@@ -1,0 +1,204 @@
+"""The continuum market (MODEL.md §9): the ABM's generation with N → ∞ producers, in JAX.
+
+A continuum of producer types (phi_bar, nu) ~ F is integrated by a fixed quadrature (`producer_type_grid`); the M
+trainers are the ABM's fixed trainer population. Signal noise averages out: under `statutory` each type's demand
+is the expectation over its signal noise (in closed form), and producers respond to the exact expected
+marginal revenue, as the ABM's producers do. Everything else is the ABM's generation (`sdce_abm.model`) with the
+same economic functions, on type masses instead of producers: volumes are per unit of content (V = h̄), and
+Shapley payments take their N → ∞ form (the marginal product). Generation 0 fits human data only.
+
+`trajectory` is jitted at the boundary and scans over generations; the world (Gaussian closed form or a grid
+density) decides how the generative models move (`meanfield.worlds`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sdce.config import SDCEConfig
+from sdce.dataworld.mixture import human_distribution
+from sdce.economics.contamination import contamination_ratio
+from sdce.economics.demand import NEWTON_STEP_CAP, expected_logit_demand, marginal_values
+from sdce.economics.payments import (
+    shapley_marginal_payments,
+    shapley_marginal_revenue,
+    statutory_marginal_revenue,
+    statutory_payments,
+)
+from sdce.economics.producers import partial_adjustment, producer_surplus, provenance_best_response
+from sdce.economics.signals import detectability, signal_reliability, signal_variance
+from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
+from sdce.economics.welfare import welfare_components
+from sdce.population import producer_type_grid, trainer_primitives
+
+TYPE_NODES = 32  # quantiles per type dimension: 32² = 1024 producer types (quadrature error ~1e-4 in rho_T, Q_T)
+NEWTON_TOL = 1e-5  # max |residual| of log aggregates (float32)
+NEWTON_MAX_ITERATIONS = 100
+WELFARE_KEYS = ("W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized", "residual")
+
+
+class Economy(NamedTuple):
+    """The continuum's primitives as arrays: producer types and the trainer population."""
+
+    phi_bar: jax.Array  # (K,)
+    nu: jax.Array  # (K,)
+    weight: jax.Array  # (K,) type masses, summing to 1
+    productivity: jax.Array  # Z_j (M,)
+    money_per_quality: jax.Array  # P_Q kappa_j V / M (M,)
+    p: Any  # the human distribution in the world's representation
+
+
+class MarketState(NamedTuple):
+    phi: jax.Array  # provenance by type (K,)
+    marginal_revenue: jax.Array  # (K,) expected marginal revenue per unit of human share
+    rho: jax.Array  # contamination of the last generation
+    fidelity: jax.Array  # D_j of the last generation (M,)
+    shares: jax.Array  # output shares of the last generation (M,)
+    models: Any  # the world's generative models
+
+
+def economy(cfg: SDCEConfig, p: Any, type_nodes: int = TYPE_NODES) -> Economy:
+    """The continuum economy of `cfg`, with p in the world's representation."""
+    types = producer_type_grid(cfg, type_nodes)
+    trainers = trainer_primitives(cfg)
+    z = productivity(cfg.tfp, trainers.labor, trainers.compute, cfg.alpha, cfg.beta_k)
+    money = revenue(cfg.output_price, trainers.revenue_weight, 1.0, cfg.capacity, cfg.n_trainers)
+    f32 = partial(jnp.asarray, dtype=jnp.float32)
+    return Economy(f32(types.phi_bar), f32(types.nu), f32(types.weight), f32(z), f32(money), p)
+
+
+def gaussian_p(cfg: SDCEConfig):
+    """p as (weights, means, covs) arrays for the Gaussian world."""
+    p = human_distribution(cfg.dim, cfg.human_dist, cfg.human_modes, cfg.human_mode_radius, cfg.human_mode_scale)
+    return tuple(jnp.asarray(a, jnp.float32) for a in (p.weights, p.means, p.covs))
+
+
+def _weighted_quantiles(values, weights, probs):
+    order = jnp.argsort(values)
+    cdf = jnp.cumsum(weights[order]) - 0.5 * weights[order]
+    return jnp.interp(jnp.asarray(probs), cdf, values[order])
+
+
+def _statutory_demand(cfg: SDCEConfig, econ: Economy, phi, rho, fidelity):
+    """Expected bundles by type (K, M) at the royalty over each type's signal noise, the expected marginal revenue,
+    and the final Newton residual. Trainers' empirical-Bayes aggregates are population moments: mu = E phi and
+    var phĩ = var phi + noise. Each trainer's two perceived aggregates solve their fixed point by Newton's method
+    with the Jacobian from `jax.jacfwd`."""
+    noise_var = float(signal_variance(cfg.signal_sd, detectability(cfg.detectability, cfg.watermark)))
+    noise_sd = float(np.sqrt(noise_var))
+    mu = econ.weight @ phi
+    reliability = signal_reliability(econ.weight @ (phi - mu) ** 2 + noise_var, noise_var)
+    centre, spread = mu + reliability * (phi - mu), reliability * noise_sd
+    gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    scales = econ.money_per_quality * econ.productivity * collapse_factor(fidelity, cfg.kappa_q)
+    capacity, volume = cfg.capacity * econ.weight, cfg.capacity
+
+    def demand(y, scale):
+        value_h, value_s = marginal_values(scale, jnp.exp(y[0]), jnp.exp(y[1]), gamma, delta, volume)
+        mean_b, mean_phi_b = expected_logit_demand(centre, spread, value_h, value_s, cfg.royalty, capacity,
+                                                   cfg.bundle_temp)
+        return mean_b, mean_phi_b, value_h, value_s
+
+    def residual(y, scale):
+        mean_b, mean_phi_b, _, _ = demand(y, scale)
+        gap = jnp.log(jnp.stack([mean_phi_b.sum(), (mean_b - mean_phi_b).sum()]) / volume) - y
+        return gap, gap
+
+    def newton(y, scale):
+        jac, gap = jax.jacfwd(residual, has_aux=True)(y, scale)
+        return y - jnp.clip(jnp.linalg.solve(jac, gap), -NEWTON_STEP_CAP, NEWTON_STEP_CAP), jnp.max(jnp.abs(gap))
+
+    def cond(carry):
+        _, gap, it = carry
+        return (gap > NEWTON_TOL) & (it < NEWTON_MAX_ITERATIONS)
+
+    def body(carry):
+        y, _, it = carry
+        y, gaps = jax.vmap(newton)(y, scales)
+        return y, jnp.max(gaps), it + 1
+
+    y0 = jnp.log(jnp.tile(jnp.stack([econ.weight @ centre, 1 - econ.weight @ centre]), (cfg.n_trainers, 1)))
+    y, gap, _ = jax.lax.while_loop(cond, body, (y0, jnp.asarray(jnp.inf, y0.dtype), 0))
+    mean_b, _, value_h, value_s = jax.vmap(demand, out_axes=(1, 1, 0, 0))(y, scales)
+    mr = statutory_marginal_revenue(phi, jnp.full(cfg.n_trainers, mu), jnp.full(cfg.n_trainers, reliability),
+                                    noise_sd, value_h, value_s, jnp.full(phi.shape, cfg.royalty), cfg.bundle_temp,
+                                    cfg.royalty)
+    return mean_b, mr, gap
+
+
+def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketState, first: bool):
+    """One generation of the continuum market; returns the new state and its outputs (MODEL.md §10)."""
+    phi = econ.phi_bar if first else partial_adjustment(
+        state.phi, provenance_best_response(state.marginal_revenue, econ.nu, econ.phi_bar, cfg.cost_human,
+                                            cfg.cost_quadratic), cfg.adjust_rate)
+    capacity = cfg.capacity * econ.weight
+    volume = cfg.capacity
+    m = cfg.n_trainers
+    if cfg.regime == "statutory":
+        bundles, statutory_mr, newton_residual = _statutory_demand(cfg, econ, phi, state.rho, state.fidelity)
+    else:
+        bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], m))
+        newton_residual = jnp.asarray(0.0)
+    rho = contamination_ratio(bundles.sum(1), phi)
+    human, synthetic = phi @ bundles, (1 - phi) @ bundles
+    if first:
+        models = world.first(econ.p, human + synthetic)
+    else:
+        models = world.retrain(state.models, econ.p, state.shares, human, synthetic, rule=rule,
+                               data_mode=cfg.data_mode, tau=cfg.temperature, train_time=cfg.train_time)
+    fidelity = world.fidelity(models, econ.p)
+    gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    q_free = quality(econ.productivity, human / volume, synthetic / volume, gamma, delta)
+    q = q_free * collapse_factor(fidelity, cfg.kappa_q)
+
+    if cfg.regime == "statutory":
+        payments, mr = statutory_payments(bundles, cfg.royalty), statutory_mr
+    elif cfg.regime == "shapley":
+        payments = shapley_marginal_payments(bundles, phi, q, gamma, delta, econ.money_per_quality)
+        mr = shapley_marginal_revenue(bundles, phi, volume, q, gamma, delta, econ.money_per_quality, capacity)
+    else:
+        payments, mr = jnp.zeros_like(bundles), jnp.zeros_like(phi)
+    received, paid = payments.sum(1), payments.sum(0)
+
+    shares = jnp.where(q.sum() > 0, q / q.sum(), 1.0 / m)
+    kl = world.public_kl(models, shares, econ.p)
+    surplus = producer_surplus(received, phi, econ.nu, capacity, cfg.cost_synthetic, cfg.cost_human,
+                               cfg.cost_quadratic)
+    welfare = welfare_components(
+        producer_surplus=surplus, revenue=econ.money_per_quality * q,
+        revenue_collapse_free=econ.money_per_quality * q_free, paid_by_trainers=paid, kl=kl, rho=rho,
+        collapse_weight=cfg.collapse_weight, lemon_penalty=cfg.lemon_penalty, volume=volume,
+    )
+    used = bundles.sum()
+    quantiles = _weighted_quantiles(phi, econ.weight, (0.1, 0.5, 0.9))
+    out = {
+        "rho": rho, "quality": q.mean(), "price": jnp.where(used > 0, paid.sum() / used, 0.0),
+        "provenance": econ.weight @ phi, "provenance_p10": quantiles[0], "provenance_p50": quantiles[1],
+        "provenance_p90": quantiles[2], "kl": kl, "w2_moments": world.public_w2_moments(models, shares, econ.p),
+        **{k: jnp.asarray(welfare[k], jnp.float32) for k in WELFARE_KEYS},
+        "quality_j": q, "fidelity_j": fidelity, "shares": shares, "phi": phi, "received": received / capacity,
+        "budget_gap": paid.sum() - received.sum(), "newton_residual": newton_residual,
+        "public": world.public(models, shares),
+    }
+    return MarketState(phi, mr, rho, fidelity, shares, models), out
+
+
+@partial(jax.jit, static_argnames=("cfg", "world", "rule", "generations"))
+def trajectory(econ: Economy, cfg: SDCEConfig, world, rule: str, generations: int):
+    """Generations 0..T of the continuum market: a dict of stacked outputs and the final state."""
+    blank = MarketState(econ.phi_bar, jnp.zeros_like(econ.phi_bar),
+                        contamination_ratio(econ.weight, econ.phi_bar),
+                        jnp.zeros(cfg.n_trainers), jnp.full(cfg.n_trainers, 1.0 / cfg.n_trainers), None)
+    state, out0 = _generation(cfg, world, rule, econ, blank, first=True)
+
+    def step(state, _):
+        return _generation(cfg, world, rule, econ, state, first=False)
+
+    state, outs = jax.lax.scan(step, state, None, length=generations)
+    stacked = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), out0, outs)
+    return stacked, state

@@ -1,0 +1,75 @@
+"""The mean-field commands: same keys as `sdce run --json`, the SDCE's JSON, the comparison's JSON, and clear
+errors for what the limit does not cover."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sdce.cli import app
+
+runner = CliRunner()
+
+
+def test_meanfield_json_has_the_keys_of_run(tmp_path):
+    mf = runner.invoke(app, ["meanfield", "--generations", "3", "--regime", "shapley", "--out", str(tmp_path / "mf"),
+                             "--json"])
+    assert mf.exit_code == 0, mf.output
+    abm = runner.invoke(app, ["run", "--generations", "3", "--regime", "shapley", "--producers", "64",
+                              "--out", str(tmp_path / "abm"), "--json"])
+    assert abm.exit_code == 0, abm.output
+    mf_keys, abm_keys = set(json.loads(mf.stdout)), set(json.loads(abm.stdout))
+    assert abm_keys <= mf_keys
+    summary = json.loads(mf.stdout)
+    assert len(summary["rho"]) == 4 and summary["level"] == "meanfield"
+    for name in ("trajectory.csv", "summary.json", "trajectory.png"):
+        assert (tmp_path / "mf" / name).exists()
+
+
+def test_theorem6_says_it_needs_pmir_and_reports_nothing():
+    result = runner.invoke(app, ["meanfield", "--theorem6", "--json"])
+    assert result.exit_code != 0
+    assert "PMIR" in result.output and "pmir" in result.output
+    assert "{" not in result.stdout
+
+
+def test_equilibrium_json(tmp_path):
+    result = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "3", "--json",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    eq = json.loads(result.stdout)
+    for key in ("rho_star", "quality_star", "s_star", "w_star", "welfare", "unique", "start_spread"):
+        assert key in eq
+    assert 0 <= eq["rho_star"] <= 1 and eq["unique"] is True
+    assert (tmp_path / "types.csv").exists()
+
+
+def test_compare_json_and_resume(tmp_path):
+    args = ["compare", "--producers", "32,128", "--seeds", "2", "--rules", "mle", "--generations", "2",
+            "--out", str(tmp_path), "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    result = json.loads(first.stdout)
+    assert result["producers"] == [32, 128]
+    assert set(result["errors"]) == {"rho", "w2", "quality"} and len(result["errors"]["rho"]) == 2
+    assert set(result["exponent"]["w2"]) == {"estimate", "low", "high"}
+    rows = (tmp_path / "runs.csv").read_text()
+    again = runner.invoke(app, args)  # resumes: every run is already in runs.csv, nothing is appended
+    assert again.exit_code == 0 and (tmp_path / "runs.csv").read_text() == rows
+    assert json.loads(again.stdout)["errors"] == result["errors"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["meanfield", "--grid", "3d"], "grid: unknown '3d'"),
+    (["meanfield", "--grid", "1d"], "needs dim=1"),
+    (["meanfield", "--rule", "sgd"], "learning_rule"),
+    (["equilibrium", "--starts", "0"], "starts must be >= 1"),
+    (["compare", "--producers", "64,abc"], "producers: expected comma-separated integers"),
+    (["compare", "--producers", "64"], "at least two sizes"),
+    (["compare", "--seeds", "1"], "seeds must be >= 2"),
+    (["compare", "--rules", "mle,sgd"], "unknown learning rule"),
+])
+def test_bad_input_is_a_clear_error(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
