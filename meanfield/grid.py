@@ -30,6 +30,7 @@ from sdce.xp import array_namespace
 CFL = 0.5  # dt × (largest total out-rate of a cell) ≤ CFL: every Euler step is a stochastic matrix
 LOG_FLOOR = 60.0  # log pi is floored at max(log pi) - LOG_FLOOR, so that underflowed tails give finite rates
 MASS_FLOOR = 1e-30  # masses are floored here before a log (float32 underflows near 1e-38)
+LOG_MIN = -1e4  # stands for log 0 where a log mass is combined linearly
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,11 @@ def temper(q, tau):
 
 @jax.jit
 def geometric_mixture(log_p, log_q, rho):
-    """log pi, normalised, for pi ∝ p^(1-rho) q^rho (the minimiser of V, eq. 9)."""
+    """log pi, normalised, for pi ∝ p^(1-rho) q^rho (the minimiser of V, eq. 9).
+
+    -inf inputs (empty cells) are clamped at LOG_MIN, so that rho ∈ {0, 1} gives no 0 × inf.
+    """
+    log_p, log_q = jnp.maximum(log_p, LOG_MIN), jnp.maximum(log_q, LOG_MIN)
     return _normalise_log((1 - rho) * log_p + rho * log_q)
 
 
