@@ -31,6 +31,7 @@ CFL = 0.5  # dt × (largest total out-rate of a cell) ≤ CFL: every Euler step 
 LOG_FLOOR = 60.0  # log pi is floored at max(log pi) - LOG_FLOOR, so that underflowed tails give finite rates
 MASS_FLOOR = 1e-30  # masses are floored here before a log (float32 underflows near 1e-38)
 LOG_MIN = -1e4  # stands for log 0 where a log mass is combined linearly
+MAX_FLOW_STEPS = 2**20  # a flow that needs more Euler steps returns NaN (pi under-resolved by the grid)
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ def temper(q, tau):
     """q at sampling temperature tau: q^(1/tau), renormalised (MODEL.md §2).
 
     For a Gaussian this is exactly covariance × tau (on the grid too: the cell masses stay a discretised Gaussian).
-    For a mixture it is not MODEL.md's component-wise rule (component covariances × tau, weights ∝ w^(1/tau)); the
-    two agree for well-separated components up to exponentially small overlap terms, and differ slightly otherwise.
+    For a mixture it differs slightly from MODEL.md's component-wise rule (component covariances × tau, weights
+    ∝ w^(1/tau)): near a mode where one component dominates, q^(1/tau) is that component at covariance × tau with
+    weight ∝ w^(1/tau) |S|^((1 - 1/tau)/2), so the two agree for well-separated components of equal covariance,
+    and differ in the overlap regions and, for unequal covariances, in the weights.
     """
     return jax.nn.softmax((safe_log(q) / tau).ravel()).reshape(q.shape)
 
@@ -153,7 +156,7 @@ def _pad_axis(x, axis: int, before: int, after: int):
 
 @partial(jax.jit, static_argnames=("train_time", "grid"))
 def fokker_planck_flow(q0, log_target, train_time: float, grid: GridSpec):
-    """q at time train_time of the flow (8) of V(q) = KL(q‖pi) + const: ∂_t q = ∇·(q ∇ log(q/pi)), pi ∝ exp(log_target).
+    """q after train_time of the flow (8) of V(q) = KL(q‖pi) + const, ∂_t q = ∇·(q ∇ log(q/pi)), pi ∝ e^log_target.
 
     Finite volumes with no-flux boundaries: the net flux from cell k to a neighbour l is
     (1/h²) sqrt(pi_k pi_l) (q_k/pi_k - q_l/pi_l), i.e. a reversible Markov chain with rates
@@ -163,6 +166,11 @@ def fokker_planck_flow(q0, log_target, train_time: float, grid: GridSpec):
     against float32 drift), and KL(q‖pi) decreases monotonically. log pi is floored LOG_FLOOR below its maximum
     (mass e^-60 per cell, negligible). train_time = inf returns pi itself. Jit-compatible with train_time and grid
     static; the number of steps is traced (a while loop), so it vmaps over targets.
+
+    The cost is ∝ train_time × max rate, and the rates grow like exp(|Δ log pi| / 2) between neighbours: a pi
+    that the grid does not resolve (e.g. a model collapsed into a few cells) would need more than MAX_FLOW_STEPS
+    steps (at 128 cells on [-6, 6]² and train_time 0.5: neighbours' pi differing by more than ~e^15), and then
+    NaN masses are returned rather than a wrong answer.
     """
     if not math.isfinite(train_time):
         return jnp.exp(_normalise_log(log_target))
@@ -173,7 +181,9 @@ def fokker_planck_flow(q0, log_target, train_time: float, grid: GridSpec):
     h = grid.spacing
     rates = [_edge_rates(log_pi, axis, h) for axis in range(grid.dim)]
     out_rate = sum(_pad_axis(fwd, axis, 0, 1) + _pad_axis(bwd, axis, 1, 0) for axis, (fwd, bwd) in enumerate(rates))
-    n_steps = jnp.ceil(train_time * jnp.max(out_rate) / CFL).astype(jnp.int32)
+    needed = jnp.ceil(train_time * jnp.max(out_rate) / CFL)  # float: may exceed int32
+    feasible = needed <= MAX_FLOW_STEPS
+    n_steps = jnp.where(feasible, needed, 1.0).astype(jnp.int32)
     dt = train_time / n_steps
 
     def step(_, q):
@@ -185,7 +195,7 @@ def fokker_planck_flow(q0, log_target, train_time: float, grid: GridSpec):
         q = q + dt * change
         return q / jnp.sum(q)
 
-    return jax.lax.fori_loop(0, n_steps, step, q0)
+    return jnp.where(feasible, jax.lax.fori_loop(0, n_steps, step, q0), jnp.nan)
 
 
 def kl(q, p):
