@@ -21,7 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from meanfield.market import MarketState, WELFARE_KEYS, _generation, economy, gaussian_p, trajectory
+from meanfield.market import (
+    WELFARE_KEYS,
+    MarketState,
+    _generation,
+    economy,
+    gaussian_p,
+    trajectory,
+    weighted_quantiles,
+)
 from meanfield.worlds import GaussianModels, GaussianWorld
 from sdce.config import ConfigError, SDCEConfig
 from sdce.economics.policy import optimal_subsidy, optimal_watermark
@@ -61,7 +69,7 @@ def _stationary(econ, starts: MarketState, cfg: SDCEConfig, rule: str):
     return jax.vmap(run)(starts)
 
 
-def _starts(econ, cfg: SDCEConfig, first: MarketState, key, count: int) -> MarketState:
+def _starts(econ, first: MarketState, key, count: int) -> MarketState:
     """Start 0 is generation 0 of the market; the others draw provenance phi ~ U(0, phi_bar) by type and
     perturb each trainer's model (mean shift ~ N(0, 0.5² I), covariance scaled by a factor in (0.5, 1.5))."""
     k_phi, k_mean, k_cov = jax.random.split(key, 3)
@@ -74,9 +82,8 @@ def _starts(econ, cfg: SDCEConfig, first: MarketState, key, count: int) -> Marke
     covs = first.models.covs * scale
     rho = jax.vmap(lambda f: 1.0 - econ.weight @ f)(phi)
     models = GaussianModels(means, covs, *(jnp.broadcast_to(x, (count,) + x.shape) for x in first.models[2:]))
-    tile = partial(jnp.broadcast_to)
-    return MarketState(phi, tile(first.marginal_revenue, (count,) + phi.shape[1:]), rho,
-                       tile(first.fidelity, (count, m)), tile(first.shares, (count, m)), models)
+    return MarketState(phi, jnp.broadcast_to(first.marginal_revenue, (count,) + phi.shape[1:]), rho,
+                       jnp.broadcast_to(first.fidelity, (count, m)), jnp.broadcast_to(first.shares, (count, m)), models)
 
 
 def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
@@ -88,7 +95,7 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
         raise ConfigError(f"equilibrium: starts must be >= 1 (got {starts})")
     econ = economy(cfg, gaussian_p(cfg))
     _, first = trajectory(econ, cfg, GaussianWorld, cfg.learning_rule, 1)
-    init = _starts(econ, cfg, first, jax.random.key(seed), starts)
+    init = _starts(econ, first, jax.random.key(seed), starts)
     state, final, out, its = _stationary(econ, init, cfg, cfg.learning_rule)
     out = jax.tree.map(np.asarray, out)
     if not np.all(np.isfinite(out["rho"])) or not np.all(np.isfinite(out["kl"])):
@@ -127,9 +134,7 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
 
 
 def _summary(values, weights) -> dict:
-    order = np.argsort(values)
-    cdf = np.cumsum(weights[order]) - 0.5 * weights[order]
-    q = np.interp([0.1, 0.5, 0.9], cdf, values[order])
+    q = np.asarray(weighted_quantiles(jnp.asarray(values), jnp.asarray(weights), (0.1, 0.5, 0.9)), float)
     return {"mean": float(weights @ values), "p10": float(q[0]), "p50": float(q[1]), "p90": float(q[2])}
 
 

@@ -78,7 +78,8 @@ def gaussian_p(cfg: SDCEConfig):
     return tuple(jnp.asarray(a, jnp.float32) for a in (p.weights, p.means, p.covs))
 
 
-def _weighted_quantiles(values, weights, probs):
+def weighted_quantiles(values, weights, probs):
+    """Quantiles of a weighted sample (midpoint CDF, linear interpolation); NumPy or JAX."""
     order = jnp.argsort(values)
     cdf = jnp.cumsum(weights[order]) - 0.5 * weights[order]
     return jnp.interp(jnp.asarray(probs), cdf, values[order])
@@ -175,7 +176,7 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
         collapse_weight=cfg.collapse_weight, lemon_penalty=cfg.lemon_penalty, volume=volume,
     )
     used = bundles.sum()
-    quantiles = _weighted_quantiles(phi, econ.weight, (0.1, 0.5, 0.9))
+    quantiles = weighted_quantiles(phi, econ.weight, (0.1, 0.5, 0.9))
     out = {
         "rho": rho, "quality": q.mean(), "price": jnp.where(used > 0, paid.sum() / used, 0.0),
         "provenance": econ.weight @ phi, "provenance_p10": quantiles[0], "provenance_p50": quantiles[1],

@@ -53,9 +53,9 @@ def solve_meanfield(cfg: SDCEConfig, grid: str = "gaussian", type_nodes: int | N
         p, world = gaussian_p(cfg), GaussianWorld
     else:
         spec = grid_spec(cfg)
-        pd = human_distribution(cfg.dim, cfg.human_dist, cfg.human_modes, cfg.human_mode_radius,
-                                cfg.human_mode_scale)
-        p, world = gaussian_mixture_masses(spec, pd.weights, pd.means, pd.covs), grid_world(spec)
+        human = human_distribution(cfg.dim, cfg.human_dist, cfg.human_modes, cfg.human_mode_radius,
+                                   cfg.human_mode_scale)
+        p, world = gaussian_mixture_masses(spec, human.weights, human.means, human.covs), grid_world(spec)
     econ = economy(cfg, p) if type_nodes is None else economy(cfg, p, type_nodes)
     out, _ = trajectory(econ, cfg, world, cfg.learning_rule, cfg.generations)
     result = {k: (tuple(np.asarray(a, np.float64) for a in v) if isinstance(v, tuple) else np.asarray(v, np.float64))
