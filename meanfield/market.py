@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sdce.config import SDCEConfig
+from sdce.config import ConfigError, SDCEConfig
 from sdce.dataworld.mixture import human_distribution
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.demand import NEWTON_STEP_CAP, expected_logit_demand, marginal_values
@@ -64,6 +64,9 @@ class MarketState(NamedTuple):
 
 def economy(cfg: SDCEConfig, p: Any, type_nodes: int = TYPE_NODES) -> Economy:
     """The continuum economy of `cfg`, with p in the world's representation."""
+    if cfg.technology != "closed_form" or cfg.fixed_rho is not None:
+        raise ConfigError("the mean-field limit covers technology = closed_form with producers choosing provenance; "
+                          f"got technology={cfg.technology!r}, fixed_rho={cfg.fixed_rho!r}")
     types = producer_type_grid(cfg, type_nodes)
     trainers = trainer_primitives(cfg)
     z = productivity(cfg.tfp, trainers.labor, trainers.compute, cfg.alpha, cfg.beta_k)

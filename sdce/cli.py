@@ -19,6 +19,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Simulate synthetic-data markets under model collapse (SDCE).")
 config_app = typer.Typer(no_args_is_help=True, help="Show or check configurations.")
 app.add_typer(config_app, name="config")
+calibrate_app = typer.Typer(no_args_is_help=True, help="Estimate the collapse law and calibrate the model.")
+app.add_typer(calibrate_app, name="calibrate")
+reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's tables: ours beside the published.")
+app.add_typer(reproduce_app, name="reproduce")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -310,6 +314,171 @@ def compare(
     console = _out()
     console.print(table)
     console.print(f"distance between the wgf (paper's eq. 8-9) and mle limits: {result['limit_gap']}")
+
+
+def _metric_table(panel, metric: str, title: str) -> Table:
+    table = Table(title=title)
+    means = panel[panel["metric"] == metric].pivot_table(index="generation", columns="rho", values="value")
+    table.add_column("generation")
+    for rho in means.columns:
+        table.add_column(f"rho={rho:g}", justify="right")
+    for t, row in means.iterrows():
+        table.add_row(str(t), *(f"{v:.4g}" for v in row))
+    return table
+
+
+@app.command()
+def retrain(
+    domain: str = typer.Option("text", help="text | images | recsys (MODEL.md §11)."),
+    rho: str = typer.Option("0.1,0.3,0.5,0.7,0.9", help="Comma-separated contamination ratios in [0, 1]."),
+    generations: int = typer.Option(10, help="T, generations after generation 0."),
+    seeds: int = typer.Option(1, help="K, replications."),
+    seed: int = typer.Option(0, help="First seed."),
+    tau: float = typer.Option(0.8, help="Sampling temperature of the synthetic data, in (0, 1]."),
+    data_mode: str = typer.Option("replace", help="replace | accumulate."),
+    size: str = typer.Option("small", help="tiny (tests) | small (CPU, default) | paper (GPU)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/retrain/DOMAIN-SIZE]."),
+    as_json: bool = typer.Option(False, "--json", help="Print {panel: records, path} as one JSON object."),
+) -> None:
+    """Recursive retraining: each generation a fresh model on (1-rho) fresh human data and rho synthetic data.
+
+    Writes DIR/panel.csv (domain, rho, generation, seed, metric, value) and DIR/panel.png. Every finished
+    generation is checkpointed; rerunning the same command resumes.
+    """
+    from calibration.retrain.loop import build_domain, make_retrain_config, run_retraining
+    from calibration.retrain.plots import plot_panel
+
+    with _clean_errors():
+        cfg = make_retrain_config(domain=domain, rhos=rho, generations=generations, seeds=seeds, seed=seed, tau=tau,
+                                  data_mode=data_mode, size=size)
+        folder = out or Path("runs/retrain") / f"{cfg.domain}-{cfg.size}"
+        with _progress() as progress:
+            task = progress.add_task(f"retrain {cfg.domain} ({cfg.size})",
+                                     total=len(cfg.rhos) * cfg.seeds * (cfg.generations + 1))
+            panel = run_retraining(cfg, folder, on_cells=lambda k: progress.advance(task, k))
+    figure = plot_panel(panel, folder / "panel.png", f"{cfg.domain}: tau={cfg.tau}, {cfg.data_mode}, {cfg.size}")
+    if as_json:
+        sys.stdout.write(json.dumps({"panel": panel.to_dict("records"), "path": str(folder / "panel.csv"),
+                                     "figure": str(figure)}) + "\n")
+        return
+    metric = build_domain(cfg.domain, cfg.size).metrics[0]
+    _out().print(_metric_table(panel, metric, f"{cfg.domain}: {metric} (mean over {cfg.seeds} seeds) -> {folder}"))
+
+
+@calibrate_app.command("ols")
+def calibrate_ols(
+    panel: Optional[Path] = typer.Option(None, help="Panel CSV (columns rho, generation, metric, value)."),
+    source: Optional[str] = typer.Option(None, help="paper-table4 (the published Table IV) | abm (run our ABM)."),
+    metric: Optional[str] = typer.Option(None, help="Metric to regress [default: the panel's headline metric]."),
+    min_generation: int = typer.Option(1, help="Use generations t >= this."),
+    maxlags: Optional[int] = typer.Option(None, help="HAC lags [default: Newey-West (1994) rule]."),
+    config: Optional[Path] = ConfigOpt,
+    seeds: int = typer.Option(4, help="abm: seeds per rho."),
+    seed: int = typer.Option(17, help="abm: first seed."),
+    out: Path = typer.Option(Path("runs/calibrate"), help="abm: folder for abm_panel.csv."),
+    as_json: bool = typer.Option(False, "--json", help="Print the fit (b, se_hac, r2, n, ...) as JSON."),
+) -> None:
+    """Eq. (13)/(15): OLS of log metric on t·rho² with Newey-West HAC errors (statsmodels)."""
+    from calibration.ols import collapse_law_ols, load_panel
+    from calibration.published import table4_panel
+
+    with _clean_errors():
+        if (panel is None) == (source is None):
+            raise ConfigError("give exactly one of --panel FILE or --source paper-table4|abm")
+        if source not in (None, "paper-table4", "abm"):
+            raise ConfigError(f"--source: unknown source {source!r}; choose paper-table4 or abm")
+        if panel is not None:
+            frame = load_panel(panel)
+        elif source == "paper-table4":
+            frame = table4_panel()
+        else:
+            with _progress() as progress:
+                frame = _abm_panel(config, seeds, seed, progress, out)
+        fit = collapse_law_ols(frame, metric, min_generation=min_generation, maxlags=maxlags)
+    if as_json:
+        sys.stdout.write(json.dumps(fit) + "\n")
+        return
+    table = Table(title=f"eq. (13)/(15): log {fit['metric']} = a0 + slope t rho^2 (b = {fit['direction']:+d} x slope)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key in ("b", "se_hac", "se_ols", "t_stat", "p_value", "r2", "n", "lag_rule"):
+        value = fit[key]
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    _out().print(table)
+
+
+def _retrain_progress(progress: Progress, domains, size: str, seeds: int):
+    from calibration.retrain.loop import make_retrain_config
+
+    total = sum(len(c.rhos) * c.seeds * (c.generations + 1)
+                for c in (make_retrain_config(domain=d, size=size, seeds=seeds) for d in domains))
+    task = progress.add_task(f"retraining grids ({size})", total=total)
+    return lambda k: progress.advance(task, k)
+
+
+def _abm_panel(config: Optional[Path], seeds: int, seed: int, progress: Progress, out: Path):
+    from calibration.abm_panel import abm_collapse_panel
+    from calibration.published import TABLE_IV_RHOS
+
+    if seeds < 1:
+        raise ConfigError(f"ABM seeds per rho must be >= 1; got {seeds}")
+    cfg = load_config(config)
+    task = progress.add_task("ABM at fixed rho", total=len(TABLE_IV_RHOS) * seeds)
+    frame = abm_collapse_panel(cfg, TABLE_IV_RHOS, range(seed, seed + seeds), on_run=lambda: progress.advance(task))
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "abm_panel.csv", index=False)
+    return frame
+
+
+@reproduce_app.command("table2")
+def reproduce_table2(
+    size: str = typer.Option("small", help="Retraining size: tiny | small | paper."),
+    seeds: int = typer.Option(1, help="Retraining replications per domain."),
+    abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
+    seed: int = typer.Option(17, help="First ABM seed."),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table2.csv, table2.md, retrain/<domain>/."),
+) -> None:
+    """Table II: b-hat (HAC s.e.) for text, images, recsys, the ABM and the pooled fit, beside the paper's."""
+    from calibration.reproduce import retraining_panels, table2
+
+    with _clean_errors():
+        domains = ("text", "images", "recsys")
+        with _progress() as progress:
+            panels = retraining_panels(domains, out, size, seeds, _retrain_progress(progress, domains, size, seeds))
+            abm = _abm_panel(config, abm_seeds, seed, progress, out)
+        table = table2(panels, abm, out)
+    _print_frame(table, f"Table II: ours beside the paper's -> {out}/table2.md")
+
+
+@reproduce_app.command("table4")
+def reproduce_table4(
+    abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
+    seed: int = typer.Option(17, help="First ABM seed."),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table4.csv, table4.md, table4.png."),
+) -> None:
+    """Table IV: the ABM's Q_t(rho)/Q_0 at fixed rho beside the paper's, and eq. (15) fitted to both."""
+    from calibration.reproduce import table4
+
+    with _clean_errors():
+        with _progress() as progress:
+            abm = _abm_panel(config, abm_seeds, seed, progress, out)
+        long = table4(abm, out)
+    _print_frame(long, f"Table IV: ours beside the paper's -> {out}/table4.md")
+    import pandas as pd
+
+    _print_frame(pd.read_csv(out / "table4_fit.csv"), "eq. (15) fitted")
+
+
+def _print_frame(frame, title: str) -> None:
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col), justify="right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if v is None or (isinstance(v, float) and v != v) else
+                        f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    _out().print(table)
 
 
 @config_app.command("show")

@@ -72,6 +72,13 @@ class SDCEConfig(BaseModel):
                                           "technology", ge=0.0)
     trainer_seed: int = param(0, "integer >= 0", "seed of the fixed trainer population (L_j, K_j, kappa_j)",
                               "technology", ge=0)
+    technology: Literal["closed_form", "retrain"] = param(
+        "closed_form", "closed_form|retrain",
+        "trainers' models: the Gaussian-family data world, or trained Flax models of MODEL.md §11", "technology")
+    retrain_domain: Literal["text", "images", "recsys"] = param(
+        "text", "text|images|recsys", "domain of the trained models when technology = retrain", "technology")
+    retrain_size: Literal["tiny", "small", "paper"] = param(
+        "tiny", "tiny|small|paper", "model size when technology = retrain", "technology")
     bundle_temp: float = param(0.005, "float > 0", "entropy weight making bundle choice strictly concave",
                                 "technology", gt=0.0)
     # -- producers (MODEL.md §3) -----------------------------------------------------------------------------------
@@ -86,6 +93,9 @@ class SDCEConfig(BaseModel):
     cost_quadratic: float = param(1.0, "float > 0", "c_2, quadratic cost of human share", "producers", gt=0.0)
     adjust_rate: float = param(0.3, "0 < float <= 1", "theta_phi, partial adjustment of provenance", "producers",
                                 gt=0.0, le=1.0)
+    fixed_rho: float | None = param(None, "0 <= float <= 1, or unset",
+                                    "hold rho fixed: every unit is (1 - fixed_rho) human; producers do not choose",
+                                    "producers", ge=0.0, le=1.0)
     # -- provenance signals (MODEL.md §4) --------------------------------------------------------------------------
     signal_sd: float = param(0.3, "float >= 0", "sigma_0, provenance signal noise at psi = 1/2", "signals", ge=0.0)
     detectability: float = param(0.5, "0 < float <= 1", "psi_0, detectability without watermark", "signals",
@@ -191,6 +201,9 @@ def config_toml(config: SDCEConfig) -> str:
             lines.append(f"\n[{section}]")
             current = section
         value = getattr(config, name)
+        if value is None:
+            lines.append(f"# {name} = (unset)  # {field.description} [{field.json_schema_extra['allowed']}]")
+            continue
         if isinstance(value, str):
             text = f'"{value}"'
         elif isinstance(value, bool):

@@ -53,8 +53,9 @@ class SDCEModel(mesa.Model):
 
         types = draw_producer_types(cfg, self.rng)
         n = cfg.n_producers
+        phi = types.phi_bar.copy() if cfg.fixed_rho is None else np.full(n, 1.0 - cfg.fixed_rho)
         self.producer_state = ProducerState(
-            phi_bar=types.phi_bar, nu=types.nu, capacity=np.full(n, cfg.capacity), phi=types.phi_bar.copy(),
+            phi_bar=types.phi_bar, nu=types.nu, capacity=np.full(n, cfg.capacity), phi=phi,
             received=np.zeros(n), marginal_revenue=np.zeros(n),
         )
         for i in range(n):
@@ -66,7 +67,14 @@ class SDCEModel(mesa.Model):
         self.productivity = productivity(cfg.tfp, trainers.labor, trainers.compute, cfg.alpha, cfg.beta_k)  # Z_j
         self.revenue_weights = trainers.revenue_weight  # kappa_j
         self.volume = float(self.producer_state.capacity.sum())
-        self.rho = float(contamination_ratio(self.producer_state.capacity, types.phi_bar))
+        self.rho = float(contamination_ratio(self.producer_state.capacity, phi))
+        self.retrainer = None
+        if cfg.technology == "retrain":
+            import jax
+
+            from sdce_abm.retrain import RetrainTechnology
+
+            self.retrainer = RetrainTechnology(cfg, self.volume, jax.random.PRNGKey(int(self.rng.integers(2**31))))
         self.public_model = None
         self.bundles = np.zeros((n, cfg.n_trainers))
         self.ledger: list[dict[str, float]] = []
@@ -87,7 +95,8 @@ class SDCEModel(mesa.Model):
     def step(self) -> None:
         """Generation t >= 1."""
         cfg = self.config
-        Producer.choose_provenance(self.producer_state, cfg.cost_human, cfg.cost_quadratic, cfg.adjust_rate)
+        if cfg.fixed_rho is None:
+            Producer.choose_provenance(self.producer_state, cfg.cost_human, cfg.cost_quadratic, cfg.adjust_rate)
         self._generation()
         self.datacollector.collect(self)
         if self.steps >= cfg.generations:
@@ -121,15 +130,13 @@ class SDCEModel(mesa.Model):
         state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
 
         shares = q if q.sum() > 0 else np.ones_like(q)
-        models = [t.generative_model for t in self.trainers]
-        self.public_model = combine(models, shares)
-        self.synthetic_source = combine([temper(m, cfg.temperature) for m in models], shares)
-        self.kl_public = kl_divergence(self.public_model, self.p, self.rng, cfg.kl_samples)
-        self.w2_public = w2_sinkhorn(sample(self.public_model, cfg.probe_size, self.rng), self.p_probe,
-                                     cfg.sinkhorn_epsilon)
-        mean, cov = self.public_model.moments()
-        p_mean, p_cov = self.p.moments()
-        self.w2_moments = float(w2_gaussian(mean, cov, p_mean, p_cov))
+        if self.retrainer is None:
+            self._public_model(shares)
+        else:  # a share-weighted mean of D_j: an upper bound on the mixture's excess cross-entropy (convexity)
+            self.retrainer.shares = shares / shares.sum()
+            self.public_model = "retrained"
+            self.kl_public = float(shares @ fidelity / shares.sum())
+            self.w2_public = self.w2_moments = float("nan")
         surplus = producer_surplus(state.received, state.phi, state.nu, state.capacity, cfg.cost_synthetic,
                                    cfg.cost_human, cfg.cost_quadratic)
         self.welfare = {k: float(v) for k, v in welfare_components(
@@ -142,6 +149,19 @@ class SDCEModel(mesa.Model):
         self.mean_price = float(paid.sum() / used) if used > 0 else 0.0
         self.mean_quality = float(q.mean())
         self.mean_provenance = float(state.phi.mean())
+
+    def _public_model(self, shares: np.ndarray) -> None:
+        """q̄_t, its tempered sampling source, and its distance to p (KL, probe W2, Bures W2 of the moments)."""
+        cfg = self.config
+        models = [t.generative_model for t in self.trainers]
+        self.public_model = combine(models, shares)
+        self.synthetic_source = combine([temper(m, cfg.temperature) for m in models], shares)
+        self.kl_public = kl_divergence(self.public_model, self.p, self.rng, cfg.kl_samples)
+        self.w2_public = w2_sinkhorn(sample(self.public_model, cfg.probe_size, self.rng), self.p_probe,
+                                     cfg.sinkhorn_epsilon)
+        mean, cov = self.public_model.moments()
+        p_mean, p_cov = self.p.moments()
+        self.w2_moments = float(w2_gaussian(mean, cov, p_mean, p_cov))
 
     def _choose_bundles(self, z: np.ndarray, money_per_quality: np.ndarray):
         """Statutory: each trainer's optimal bundle at the royalty given noisy provenance signals and last
@@ -164,6 +184,11 @@ class SDCEModel(mesa.Model):
         cfg = self.config
         n_h = randomized_round(cfg.samples_per_unit * human_vol, self.rng)
         n_s = randomized_round(cfg.samples_per_unit * synthetic_vol, self.rng)
+        if self.retrainer is not None:
+            fidelity = self.retrainer.generation(int(self.rng.integers(2**31)), n_h, n_s)
+            for trainer, d in zip(self.trainers, fidelity):
+                trainer.fidelity = float(d)
+            return
         source = self.p if self.public_model is None else self.synthetic_source
         for trainer, nh, ns in zip(self.trainers, n_h, n_s):
             if self.public_model is None:  # generation 0: human data only
