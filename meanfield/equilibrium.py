@@ -33,7 +33,6 @@ from meanfield.market import (
 from meanfield.worlds import GaussianModels, GaussianWorld
 from sdce.config import ConfigError, SDCEConfig
 from sdce.economics.policy import optimal_subsidy, optimal_watermark
-from sdce.economics.signals import detectability
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality
 from sdce.population import trainer_primitives
 
@@ -115,7 +114,7 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
         "rho": float(np.max(np.abs(out["rho"] - out["rho"][0]))),
     }
     kl = float(out["kl"][0])
-    psi = float(detectability(cfg.detectability, cfg.watermark))
+    psi = cfg.levers().psi
     welfare = {k: float(out[k][0]) for k in WELFARE_KEYS}
     types = {"phi_bar": np.asarray(econ.phi_bar), "nu": np.asarray(econ.nu), "weight": np.asarray(econ.weight),
              "provenance": np.asarray(state.phi)[0], "price": prices[0]}
@@ -177,3 +176,17 @@ def quality_curve(cfg: SDCEConfig, rhos, generations: int = 400) -> dict:
             "non_increasing": bool(np.all(dq <= 1e-12)),
             "increasing_on": [float(r) for r, step in zip(rhos[1:], dq) if step > 1e-12],
             "delta_below_gamma": bool(np.all(delta < gamma))}
+
+
+def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 2) -> dict:
+    """s* (eq. 10) and w* (eq. 12) at the SDCE of `cfg` without a policy; ConfigError if no SDCE is found."""
+    base = cfg.replace(policy="none", subsidy=0.0, watermark=0.0, royalty_cap=float("inf"), transfer=0.0)
+    try:
+        result = solve_equilibrium(base, starts=starts)
+    except ConfigError as exc:
+        raise ConfigError(f"'optimal' needs the SDCE of this configuration without a policy, and there is none: "
+                          f"{exc}") from None
+    if not all(result["converged"]):
+        raise ConfigError("'optimal' needs the SDCE of this configuration without a policy, but the continuum "
+                          "market did not settle to a stationary point")
+    return {k: result[k] for k in ("s_star", "w_star", "rho_star", "kl_star")}

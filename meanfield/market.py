@@ -31,7 +31,8 @@ from sdce.economics.payments import (
     statutory_payments,
 )
 from sdce.economics.producers import partial_adjustment, producer_surplus, provenance_best_response
-from sdce.economics.signals import detectability, signal_reliability, signal_variance
+from sdce.economics.policy import lump_sum_transfer, policy_cost
+from sdce.economics.signals import signal_reliability, signal_variance
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
 from sdce.economics.welfare import welfare_components
 from sdce.population import producer_type_grid, trainer_primitives
@@ -93,7 +94,8 @@ def _statutory_demand(cfg: SDCEConfig, econ: Economy, phi, rho, fidelity):
     and the final Newton residual. Trainers' empirical-Bayes aggregates are population moments: mu = E phi and
     var phĩ = var phi + noise. Each trainer's two perceived aggregates solve their fixed point by Newton's method
     with the Jacobian from `jax.jacfwd`."""
-    noise_var = float(signal_variance(cfg.signal_sd, detectability(cfg.detectability, cfg.watermark)))
+    levers = cfg.levers()
+    noise_var = float(signal_variance(cfg.signal_sd, levers.psi))
     noise_sd = float(np.sqrt(noise_var))
     mu = econ.weight @ phi
     reliability = signal_reliability(econ.weight @ (phi - mu) ** 2 + noise_var, noise_var)
@@ -104,8 +106,8 @@ def _statutory_demand(cfg: SDCEConfig, econ: Economy, phi, rho, fidelity):
 
     def demand(y, scale):
         value_h, value_s = marginal_values(scale, jnp.exp(y[0]), jnp.exp(y[1]), gamma, delta, volume)
-        mean_b, mean_phi_b = expected_logit_demand(centre, spread, value_h, value_s, cfg.royalty, capacity,
-                                                   cfg.bundle_temp)
+        mean_b, mean_phi_b = expected_logit_demand(centre, spread, value_h, value_s, levers.royalty, capacity,
+                                                   cfg.bundle_temp, levers.subsidy)
         return mean_b, mean_phi_b, value_h, value_s
 
     def residual(y, scale):
@@ -130,8 +132,8 @@ def _statutory_demand(cfg: SDCEConfig, econ: Economy, phi, rho, fidelity):
     y, gap, _ = jax.lax.while_loop(cond, body, (y0, jnp.asarray(jnp.inf, y0.dtype), 0))
     mean_b, _, value_h, value_s = jax.vmap(demand, out_axes=(1, 1, 0, 0))(y, scales)
     mr = statutory_marginal_revenue(phi, jnp.full(cfg.n_trainers, mu), jnp.full(cfg.n_trainers, reliability),
-                                    noise_sd, value_h, value_s, jnp.full(phi.shape, cfg.royalty), cfg.bundle_temp,
-                                    cfg.royalty)
+                                    noise_sd, value_h, value_s, jnp.full(phi.shape, levers.royalty), cfg.bundle_temp,
+                                    levers.royalty, levers.subsidy)
     return mean_b, mr, gap
 
 
@@ -143,6 +145,7 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     capacity = cfg.capacity * econ.weight
     volume = cfg.capacity
     m = cfg.n_trainers
+    levers = cfg.levers()
     if cfg.regime == "statutory":
         bundles, statutory_mr, newton_residual = _statutory_demand(cfg, econ, phi, state.rho, state.fidelity)
     else:
@@ -161,13 +164,14 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     q = q_free * collapse_factor(fidelity, cfg.kappa_q)
 
     if cfg.regime == "statutory":
-        payments, mr = statutory_payments(bundles, cfg.royalty), statutory_mr
+        payments, mr = statutory_payments(bundles, levers.royalty), statutory_mr
     elif cfg.regime == "shapley":
         payments = shapley_marginal_payments(bundles, phi, q, gamma, delta, econ.money_per_quality)
         mr = shapley_marginal_revenue(bundles, phi, volume, q, gamma, delta, econ.money_per_quality, capacity)
     else:
         payments, mr = jnp.zeros_like(bundles), jnp.zeros_like(phi)
-    received, paid = payments.sum(1), payments.sum(0)
+    to_producer, levy = lump_sum_transfer(levers, 1.0, m)  # the continuum has producer mass 1
+    received, paid = payments.sum(1) + to_producer * econ.weight, payments.sum(0) + levy
 
     shares = jnp.where(q.sum() > 0, q / q.sum(), 1.0 / m)
     kl = world.public_kl(models, shares, econ.p)
@@ -177,11 +181,12 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
         producer_surplus=surplus, revenue=econ.money_per_quality * q,
         revenue_collapse_free=econ.money_per_quality * q_free, paid_by_trainers=paid, kl=kl, rho=rho,
         collapse_weight=cfg.collapse_weight, lemon_penalty=cfg.lemon_penalty, volume=volume,
+        policy_cost=policy_cost(levers, bundles.sum(), synthetic.sum(), volume),
     )
     used = bundles.sum()
     quantiles = weighted_quantiles(phi, econ.weight, (0.1, 0.5, 0.9))
     out = {
-        "rho": rho, "quality": q.mean(), "price": jnp.where(used > 0, paid.sum() / used, 0.0),
+        "rho": rho, "quality": q.mean(), "price": jnp.where(used > 0, payments.sum() / used, 0.0),
         "provenance": econ.weight @ phi, "provenance_p10": quantiles[0], "provenance_p50": quantiles[1],
         "provenance_p90": quantiles[2], "kl": kl, "w2_moments": world.public_w2_moments(models, shares, econ.p),
         **{k: jnp.asarray(welfare[k], jnp.float32) for k in WELFARE_KEYS},

@@ -23,6 +23,8 @@ calibrate_app = typer.Typer(no_args_is_help=True, help="Estimate the collapse la
 app.add_typer(calibrate_app, name="calibrate")
 reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's tables: ours beside the published.")
 app.add_typer(reproduce_app, name="reproduce")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy instruments (MODEL.md §7): sweeps of their levels.")
+app.add_typer(policy_app, name="policy")
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -32,6 +34,35 @@ def _out() -> Console:
     return console if console.is_terminal else Console(width=160)
 
 ConfigOpt = typer.Option(None, "--config", help="TOML file of parameters (see `sdce config show`).")
+PolicyOpt = typer.Option(None, "--policy", help="none|subsidy|disclosure|royalty-cap|transfer|watermark.")
+SubsidyOpt = typer.Option(None, "--subsidy", help="s per unit of perceived human content, or 'optimal' (eq. 10).")
+WatermarkOpt = typer.Option(None, "--watermark", help="Watermark strength w, or 'optimal' (eq. 12).")
+CapOpt = typer.Option(None, "--royalty-cap", help="p̄, cap on the royalty charged.")
+TransferOpt = typer.Option(None, "--transfer", help="Lump sum per producer, levied on trainers.")
+
+
+def _level(text: Optional[str], name: str) -> float | str | None:
+    if text is None or text == "optimal":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--{name}: expected a number >= 0 or 'optimal', got {text!r}") from None
+
+
+def _with_policy(cfg: SDCEConfig, policy: Optional[str], subsidy: Optional[str], watermark: Optional[str],
+                 royalty_cap: Optional[float], transfer: Optional[float]) -> SDCEConfig:
+    """Apply the policy options; 'optimal' is s* or w* at the SDCE of the configuration without a policy."""
+    levels = {"subsidy": _level(subsidy, "subsidy"), "watermark": _level(watermark, "watermark"),
+              "royalty_cap": royalty_cap, "transfer": transfer}
+    changes = {k: v for k, v in {"policy": policy, **levels}.items() if v is not None}
+    if "optimal" in changes.values():
+        from meanfield.equilibrium import closed_form_policy_levels
+
+        optimum = closed_form_policy_levels(cfg.replace(**{k: v for k, v in changes.items() if v != "optimal"}))
+        changes = {k: (optimum["s_star" if k == "subsidy" else "w_star"] if v == "optimal" else v)
+                   for k, v in changes.items()}
+    return cfg.replace(**changes) if changes else cfg
 
 
 @contextmanager
@@ -87,6 +118,11 @@ def run(
     producers: Optional[int] = typer.Option(None, help="N, number of producers."),
     trainers: Optional[int] = typer.Option(None, help="M, number of trainers."),
     generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    policy: Optional[str] = PolicyOpt,
+    subsidy: Optional[str] = SubsidyOpt,
+    watermark: Optional[str] = WatermarkOpt,
+    royalty_cap: Optional[float] = CapOpt,
+    transfer: Optional[float] = TransferOpt,
     out: Path = typer.Option(Path("runs/run"), help="Run folder to write."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
@@ -94,6 +130,7 @@ def run(
     with _clean_errors():
         cfg = load_config(config, regime=regime, n_producers=producers, n_trainers=trainers,
                           generations=generations)
+        cfg = _with_policy(cfg, policy, subsidy, watermark, royalty_cap, transfer)
         with _progress() as progress:
             result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})")
     if as_json:
@@ -193,6 +230,11 @@ def meanfield(
     generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
     rule: Optional[str] = typer.Option(None, help="Learning rule of the limit: mle|wgf."),
     grid: str = typer.Option("gaussian", help="gaussian (closed form) | 1d | 2d (density on a grid, eq. 8-9)."),
+    policy: Optional[str] = PolicyOpt,
+    subsidy: Optional[str] = SubsidyOpt,
+    watermark: Optional[str] = WatermarkOpt,
+    royalty_cap: Optional[float] = CapOpt,
+    transfer: Optional[float] = TransferOpt,
     theorem6: bool = typer.Option(False, "--theorem6", help="PMIR iterations to an eps-SDCE against eps."),
     out: Path = typer.Option(Path("runs/meanfield"), help="Folder for trajectory.csv, summary.json, figure."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (the keys of `sdce run --json`)."),
@@ -207,6 +249,7 @@ def meanfield(
 
     with _clean_errors():
         cfg = load_config(config, regime=regime, generations=generations, learning_rule=rule)
+        cfg = _with_policy(cfg, policy, subsidy, watermark, royalty_cap, transfer)
         with err.status(f"mean-field limit ({grid}, {cfg.regime}, {cfg.learning_rule})"):
             result = solve_meanfield(cfg, grid)
     summary = meanfield_summary(cfg, result, grid)
@@ -239,6 +282,11 @@ def equilibrium(
     config: Optional[Path] = ConfigOpt,
     regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
     starts: int = typer.Option(8, help="K, random starts (Theorem 1: do they reach the same prices?)."),
+    policy: Optional[str] = PolicyOpt,
+    subsidy: Optional[str] = SubsidyOpt,
+    watermark: Optional[str] = WatermarkOpt,
+    royalty_cap: Optional[float] = CapOpt,
+    transfer: Optional[float] = TransferOpt,
     seed: int = typer.Option(0, help="Seed of the random starts."),
     out: Optional[Path] = typer.Option(None, help="Folder for types.csv (price and provenance by type)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -247,7 +295,7 @@ def equilibrium(
     from meanfield.equilibrium import solve_equilibrium
 
     with _clean_errors():
-        cfg = load_config(config, regime=regime)
+        cfg = _with_policy(load_config(config, regime=regime), policy, subsidy, watermark, royalty_cap, transfer)
         with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
             result = solve_equilibrium(cfg, starts=starts, seed=seed)
     types = result.pop("types")
@@ -479,6 +527,60 @@ def _print_frame(frame, title: str) -> None:
         table.add_row(*("" if v is None or (isinstance(v, float) and v != v) else
                         f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
     _out().print(table)
+
+
+@policy_app.command("sweep")
+def policy_sweep_command(
+    policy: str = typer.Option(..., "--policy", help="subsidy | watermark."),
+    levels: Optional[str] = typer.Option(None, help="Comma-separated levels [default: 7 from 0 to 3x the closed "
+                                                    "form]."),
+    seeds: int = typer.Option(4, help="K, seeds per level."),
+    seed: int = typer.Option(17, help="First seed."),
+    regime: str = typer.Option("statutory", help="|".join(REGIMES)),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("runs/policy_sweep"), help="Folder: sweep.csv (resumable), sweep.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Welfare against the level of a subsidy or watermark; the swept optimum beside s* (eq. 10) or w* (eq. 12)."""
+    import numpy as np
+
+    from sdce_abm.policy_sweep import SWEPT, policy_sweep
+
+    with _clean_errors():
+        if policy not in SWEPT:
+            raise ConfigError(f"--policy must be subsidy or watermark, got {policy!r}")
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        cfg = load_config(config, regime=regime)
+        closed_form = None
+        try:
+            from meanfield.equilibrium import closed_form_policy_levels
+
+            closed_form = closed_form_policy_levels(cfg)["s_star" if policy == "subsidy" else "w_star"]
+        except ConfigError as exc:
+            if levels is None:
+                raise ConfigError(f"no closed form to centre the default levels on ({exc}); give --levels") \
+                    from None
+        grid = ([float(v) for v in levels.split(",") if v.strip()] if levels is not None
+                else np.linspace(0.0, 3.0 * closed_form, 7).tolist())
+        with _progress() as progress:
+            task = progress.add_task(f"{policy} sweep ({cfg.regime})", total=len(grid) * seeds)
+            result = policy_sweep(cfg, policy, grid, range(seed, seed + seeds), out, closed_form,
+                                  on_run=lambda: progress.advance(task))
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"{policy} sweep under {cfg.regime} ({seeds} seeds) -> {out}/sweep.png")
+    for col in ("level", "rho_T", "Q_T", "W_T", "sd", "realized W_T", "policy cost"):
+        table.add_column(col, justify="right")
+    for i, level in enumerate(result["levels"]):
+        table.add_row(f"{level:.4g}", *(f"{result[k][i]:.4f}" for k in ("rho_mean", "quality_mean", "W_mean",
+                                                                          "W_sd", "W_realized_mean",
+                                                                          "policy_cost_mean")))
+    console = _out()
+    console.print(table)
+    console.print(f"swept optimum: {result['best_level']:.4g}; closed form: "
+                  f"{'n/a' if closed_form is None else format(closed_form, '.4g')}")
 
 
 @config_app.command("show")

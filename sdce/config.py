@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from calibration.table1 import TABLE_I
+from sdce.economics.policy import POLICIES, PolicyLevers, policy_levers
 from sdce.economics.technology import elasticities
 
 Regime = Literal["unregulated", "statutory", "shapley"]
@@ -100,8 +101,21 @@ class SDCEConfig(BaseModel):
     signal_sd: float = param(0.3, "float >= 0", "sigma_0, provenance signal noise at psi = 1/2", "signals", ge=0.0)
     detectability: float = param(0.5, "0 < float <= 1", "psi_0, detectability without watermark", "signals",
                                   gt=0.0, le=1.0)
-    watermark: float = param(0.0, "float >= 0", "w, watermark strength: psi(w) = 1 - (1 - psi_0) exp(-w)",
-                              "signals", ge=0.0)
+    watermark: float = param(0.0, "float >= 0 (policy = watermark)",
+                              "w, watermark strength: psi(w) = 1 - (1 - psi_0) exp(-w)", "signals", ge=0.0)
+    # -- policies (MODEL.md §7) -------------------------------------------------------------------------------------
+    policy: Literal["none", "subsidy", "disclosure", "royalty-cap", "transfer", "watermark"] = param(
+        "none", "|".join(POLICIES), "policy instrument in force, on top of the regime (MODEL.md §7)", "policy")
+    subsidy: float = param(0.0, "float >= 0 (policy = subsidy)", "s, paid to trainers per unit of perceived human "
+                           "content", "policy", ge=0.0)
+    royalty_cap: float = param(math.inf, "float >= 0 (policy = royalty-cap)", "p̄, cap on the royalty charged",
+                               "policy", ge=0.0)
+    transfer: float = param(0.0, "float >= 0 (policy = transfer)", "lump sum per producer, levied on trainers",
+                            "policy", ge=0.0)
+    disclosure_cost: float = param(0.02, "float >= 0", "resource cost per unit of content under disclosure",
+                                   "policy", ge=0.0)
+    watermark_cost: float = param(0.02, "float >= 0", "resource cost per synthetic unit and unit of watermark w",
+                                  "policy", ge=0.0)
     # -- data world (MODEL.md §2) ----------------------------------------------------------------------------------
     dim: int = param(2, "integer >= 1", "d, dimension of the feature space", "data", ge=1)
     human_dist: Literal["gaussian", "gmm"] = param("gaussian", "gaussian|gmm", "human distribution p", "data")
@@ -135,12 +149,28 @@ class SDCEConfig(BaseModel):
                     f"at rho={rho:g} it is {total:.4g} (alpha={self.alpha}, beta_k={self.beta_k}, "
                     f"gamma0={self.gamma0}, gamma1={self.gamma1}, delta0={self.delta0})"
                 )
+        levels = {"subsidy": self.subsidy > 0, "watermark": self.watermark > 0, "transfer": self.transfer > 0,
+                  "royalty-cap": math.isfinite(self.royalty_cap)}
+        stray = [name for name, set_ in levels.items() if set_ and self.policy != name]
+        if stray:
+            field = {"royalty-cap": "royalty_cap"}.get(stray[0], stray[0])
+            raise ValueError(f"{field}={getattr(self, field)} is set but policy={self.policy!r}; set "
+                             f"policy={stray[0]!r} (a level takes effect only with its policy)")
+        if self.policy == "royalty-cap" and not math.isfinite(self.royalty_cap):
+            raise ValueError("policy='royalty-cap' needs a finite royalty_cap (p̄ >= 0)")
         if self.learning_rule == "wgf" and self.family != "gaussian":
             raise ValueError(
                 "learning_rule='wgf' needs family='gaussian' (the flow has its closed form only there); "
                 f"got family={self.family!r}"
             )
         return self
+
+    def levers(self) -> PolicyLevers:
+        """The policy's levers: subsidy, detectability, royalty charged, transfer (MODEL.md §7)."""
+        return policy_levers(self.policy, subsidy=self.subsidy, watermark=self.watermark, royalty=self.royalty,
+                             royalty_cap=self.royalty_cap, transfer=self.transfer,
+                             detectability_0=self.detectability, disclosure_cost=self.disclosure_cost,
+                             watermark_cost=self.watermark_cost)
 
     def replace(self, **changes: Any) -> SDCEConfig:
         """A validated copy with some values changed."""

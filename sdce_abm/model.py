@@ -26,7 +26,8 @@ from sdce.economics.payments import (
     statutory_payments,
 )
 from sdce.economics.producers import producer_surplus
-from sdce.economics.signals import detectability, perceived_provenance, signal_variance
+from sdce.economics.policy import lump_sum_transfer, policy_cost
+from sdce.economics.signals import perceived_provenance, signal_variance
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
 from sdce.economics.welfare import welfare_components
 from sdce.population import draw_producer_types, trainer_primitives
@@ -67,6 +68,7 @@ class SDCEModel(mesa.Model):
         self.productivity = productivity(cfg.tfp, trainers.labor, trainers.compute, cfg.alpha, cfg.beta_k)  # Z_j
         self.revenue_weights = trainers.revenue_weight  # kappa_j
         self.volume = float(self.producer_state.capacity.sum())
+        self.levers = cfg.levers()
         self.rho = float(contamination_ratio(self.producer_state.capacity, phi))
         self.retrainer = None
         if cfg.technology == "retrain":
@@ -123,8 +125,9 @@ class SDCEModel(mesa.Model):
             trainer.quality = float(q_j)
 
         payments = self.payments = self._payments(bundles, z, gamma, delta, collapse, money_per_quality)
-        state.received = payments.sum(axis=1)
-        paid = payments.sum(axis=0)
+        to_producer, levy = lump_sum_transfer(self.levers, cfg.n_producers, cfg.n_trainers)
+        state.received = payments.sum(axis=1) + to_producer
+        paid = payments.sum(axis=0) + levy
         self.ledger.append({"paid_by_trainers": float(paid.sum()),
                             "received_by_producers": float(state.received.sum())})
         state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
@@ -144,9 +147,10 @@ class SDCEModel(mesa.Model):
             revenue_collapse_free=money_per_quality * q_collapse_free,
             paid_by_trainers=paid, kl=self.kl_public, rho=self.rho, collapse_weight=cfg.collapse_weight,
             lemon_penalty=cfg.lemon_penalty, volume=self.volume,
+            policy_cost=policy_cost(self.levers, bundles.sum(), synthetic_vol.sum(), self.volume),
         ).items()}
         used = bundles.sum()
-        self.mean_price = float(paid.sum() / used) if used > 0 else 0.0
+        self.mean_price = float(payments.sum() / used) if used > 0 else 0.0
         self.mean_quality = float(q.mean())
         self.mean_provenance = float(state.phi.mean())
 
@@ -169,16 +173,17 @@ class SDCEModel(mesa.Model):
         cfg, state = self.config, self.producer_state
         if cfg.regime != "statutory":
             return None
-        noise_var = signal_variance(cfg.signal_sd, detectability(cfg.detectability, cfg.watermark))
+        levers = self.levers
+        noise_var = signal_variance(cfg.signal_sd, levers.psi)
         signals = state.phi[:, None] + np.sqrt(noise_var) * self.rng.standard_normal((cfg.n_producers, cfg.n_trainers))
         self.phi_tilde, self.prior_mean, self.reliability = perceived_provenance(signals, noise_var)
         self.noise_sd = float(np.sqrt(noise_var))
         gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
         last_fidelity = np.array([t.fidelity for t in self.trainers])
         scale = money_per_quality * z * collapse_factor(last_fidelity, cfg.kappa_q)
-        prices = np.full(cfg.n_producers, cfg.royalty)
+        prices = np.full(cfg.n_producers, levers.royalty)
         return bundle_demand(self.phi_tilde, prices, state.capacity, scale, gamma, delta, cfg.bundle_temp,
-                             volume=self.volume)
+                             levers.subsidy, volume=self.volume)
 
     def _retrain(self, human_vol: np.ndarray, synthetic_vol: np.ndarray) -> None:
         cfg = self.config
@@ -199,7 +204,7 @@ class SDCEModel(mesa.Model):
     def _payments(self, bundles, z, gamma, delta, collapse, money_per_quality) -> np.ndarray:
         cfg = self.config
         if cfg.regime == "statutory":
-            return statutory_payments(bundles, cfg.royalty)
+            return statutory_payments(bundles, self.levers.royalty)
         if cfg.regime == "shapley":
             return shapley_payments(bundles, self.producer_state.phi, self.volume, z, gamma, delta, collapse,
                                     money_per_quality)
@@ -208,9 +213,12 @@ class SDCEModel(mesa.Model):
     def _marginal_revenue(self, demand, bundles, q, gamma, delta, money_per_quality) -> np.ndarray:
         cfg, state = self.config, self.producer_state
         if cfg.regime == "statutory":
-            prices = np.full(cfg.n_producers, cfg.royalty)
-            return statutory_marginal_revenue(state.phi, self.prior_mean, self.reliability, self.noise_sd,
-                                              demand.value_h, demand.value_s, prices, cfg.bundle_temp, cfg.royalty)
+            levers = self.levers
+            prices = np.full(cfg.n_producers, levers.royalty)
+            with np.errstate(divide="ignore"):  # log of an empty noise interval's mass; masked to 0 inside
+                return statutory_marginal_revenue(state.phi, self.prior_mean, self.reliability, self.noise_sd,
+                                                  demand.value_h, demand.value_s, prices, cfg.bundle_temp,
+                                                  levers.royalty, levers.subsidy)
         if cfg.regime == "shapley":
             return shapley_marginal_revenue(bundles, state.phi, self.volume, q, gamma, delta, money_per_quality,
                                             state.capacity)
