@@ -583,6 +583,40 @@ def policy_sweep_command(
                   f"{'n/a' if closed_form is None else format(closed_form, '.4g')}")
 
 
+@app.command()
+def theorem5(
+    config: Optional[Path] = ConfigOpt,
+    horizons: str = typer.Option("1,2,4,8,16,32,64", help="Comma-separated numbers of signals T."),
+    reps: int = typer.Option(2000, help="Replications of the signal stream."),
+    seed: int = typer.Option(0, help="Seed."),
+    policy: Optional[str] = PolicyOpt,
+    watermark: Optional[str] = WatermarkOpt,
+    out: Path = typer.Option(Path("runs/theorem5"), help="Folder for theorem5.json and theorem5.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Theorem 5: variance of the running-mean provenance estimator against the Cramér–Rao bound 1/(T I)."""
+    from sdce.experiments.theorem5 import estimator_variance, plot_theorem5
+
+    with _clean_errors():
+        cfg = _with_policy(load_config(config), policy, None, watermark, None, None)
+        result = estimator_variance(cfg, _int_list(horizons, "horizons"), reps, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "theorem5.json").write_text(json.dumps(result, indent=1))
+    plot_theorem5(result, out / "theorem5.png")
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    slope = "n/a" if result["slope"] is None else f"{result['slope']:.3f}"
+    table = Table(title=f"Theorem 5 (psi = {result['psi']:.3f}, I = {result['fisher_information']:.3g}); "
+                        f"fitted slope {slope} -> {out}")
+    for col in ("T", "variance", "1/(T I)", "ratio", "mean |bias|"):
+        table.add_column(col, justify="right")
+    for row in zip(result["horizons"], result["variance"], result["cramer_rao"], result["ratio"],
+                   result["mean_abs_bias"]):
+        table.add_row(str(row[0]), *("n/a" if v is None else f"{v:.4g}" for v in row[1:]))
+    _out().print(table)
+
+
 @config_app.command("show")
 def config_show(config: Optional[Path] = ConfigOpt) -> None:
     """Print the resolved configuration (Table I plus the added parameters) as TOML."""

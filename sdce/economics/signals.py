@@ -33,3 +33,14 @@ def perceived_provenance(signals, noise_variance):
     mu = xp.mean(signals, axis=0)
     reliability = signal_reliability(xp.var(signals, axis=0), noise_variance)
     return xp.clip(mu + reliability * (signals - mu), 0.0, 1.0), mu, reliability
+
+
+def fisher_information(noise_variance):
+    """I = 1 / Var e: Fisher information about phi in one Gaussian signal phi_hat = phi + e (eq. 11)."""
+    xp = array_namespace(noise_variance)
+    return xp.where(noise_variance > 0, 1.0 / xp.where(noise_variance > 0, noise_variance, 1.0), xp.inf)
+
+
+def running_mean(previous, count, signal):
+    """m_T = m_{T-1} + (phi_hat_T - m_{T-1}) / T, the running-mean provenance estimate after T signals."""
+    return previous + (signal - previous) / count
