@@ -15,6 +15,7 @@ import argparse
 import time
 
 import jax
+from timing import best_time
 import jax.numpy as jnp
 import numpy as np
 
@@ -26,16 +27,6 @@ from meanfield.transport import w2_cloud
 from meanfield.worlds import GaussianWorld
 from sdce.config import REGIMES, make_config
 from sdce_abm.model import SDCEModel
-
-
-def best_time(fn, repeats: int) -> float:
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -10,22 +10,12 @@ and once as K calls of the same function on one ratio each. The ratio looped / b
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
+from timing import best_time
 import jax.numpy as jnp
 
 from calibration.retrain.loop import generation_functions
-
-
-def best(fn, repeats: int) -> float:
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -45,8 +35,8 @@ def main() -> None:
     one = lambda x: x[None]  # noqa: E731
     key = jax.random.PRNGKey(1)
 
-    batched = best(lambda: later(key, batched_params, batched_buffer, rhos, 1), args.repeats)
-    looped = best(lambda: [later(key, jax.tree.map(one, params), one(buffer), rhos[i:i + 1], 1) for i in range(k)],
+    batched = best_time(lambda: later(key, batched_params, batched_buffer, rhos, 1), args.repeats)
+    looped = best_time(lambda: [later(key, jax.tree.map(one, params), one(buffer), rhos[i:i + 1], 1) for i in range(k)],
                   args.repeats)
     print(f"{args.domain} ({args.size}), one generation for {k} ratios on {jax.devices()[0].platform}: "
           f"vmapped {batched:.2f} s, looped {looped:.2f} s, looped / vmapped = {looped / batched:.2f}")

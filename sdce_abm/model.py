@@ -137,7 +137,6 @@ class SDCEModel(mesa.Model):
             self._public_model(shares)
         else:  # a share-weighted mean of D_j: an upper bound on the mixture's excess cross-entropy (convexity)
             self.retrainer.shares = shares / shares.sum()
-            self.public_model = "retrained"
             self.kl_public = float(shares @ fidelity / shares.sum())
             self.w2_public = self.w2_moments = float("nan")
         surplus = producer_surplus(state.received, state.phi, state.nu, state.capacity, cfg.cost_synthetic,

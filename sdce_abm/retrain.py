@@ -14,6 +14,7 @@ when a trainer holds more data than the reference.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -24,12 +25,38 @@ from calibration.retrain.loop import build_domain
 from sdce.config import SDCEConfig
 
 
+@lru_cache(maxsize=8)
+def _compiled(name: str, size: str, tau: float, n: int):
+    """jitted (train every trainer, evaluate every trainer, draw every trainer's items, train one reference model),
+    shared by every run with the same domain, size, temperature and items per generation."""
+    domain = build_domain(name, size)
+
+    def draw(key, params, shares, n_h, n_s):
+        """Per trainer: n_h fresh human items, then n_s items from the share-weighted public model at tau."""
+        m = n_h.shape[0]
+        k_h, k_s, k_pick, k_src = jax.random.split(key, 4)
+        human = jax.vmap(lambda k: domain.draw_human(k, n))(jax.random.split(k_h, m))
+        if params is None:
+            return human
+        own = jax.vmap(lambda k, p: domain.sample(k, p, n, tau))(jax.random.split(k_s, m), params)
+        source = jax.random.categorical(k_src, jnp.log(shares), shape=(m, n))
+        pick = jax.random.randint(k_pick, (m, n), 0, n)
+        synthetic = own[source, pick]
+        k = jnp.arange(n)[None, :]
+        human_part = (k < n_h[:, None]).reshape(m, n, *([1] * (human.ndim - 2)))
+        shifted = synthetic[jnp.arange(m)[:, None], jnp.clip(k - n_h[:, None], 0, n - 1)]
+        return jnp.where(human_part, human, shifted)
+
+    return (jax.jit(jax.vmap(lambda k, data, count: train(domain, k, data, count))),
+            jax.jit(jax.vmap(domain.evaluate)), jax.jit(draw),
+            jax.jit(lambda k, d: train(domain, k, d, d.shape[0])))
+
+
 class RetrainTechnology:
     """The trained-model data world of an ABM run: holds the trainers' parameters and their data buffers."""
 
     def __init__(self, cfg: SDCEConfig, volume: float, key: jax.Array) -> None:
         self.domain = domain = build_domain(cfg.retrain_domain, cfg.retrain_size)
-        self.tau = cfg.temperature
         self.accumulate = cfg.data_mode == "accumulate"
         self.per_generation = math.ceil(cfg.samples_per_unit * volume) + 2
         self.capacity = self.per_generation * (cfg.generations + 1 if self.accumulate else 1)
@@ -38,29 +65,11 @@ class RetrainTechnology:
         self.shares = jnp.full(m, 1.0 / m)
         self.filled = jnp.zeros(m, jnp.int32)
         self.buffer = None
-        self._train = jax.jit(jax.vmap(lambda k, data, count: train(domain, k, data, count)))
-        self._evaluate = jax.jit(jax.vmap(domain.evaluate))
-        self._draw = jax.jit(self._draw_items)
+        self._train, self._evaluate, self._draw, train_one = _compiled(
+            cfg.retrain_domain, cfg.retrain_size, cfg.temperature, self.per_generation)
         k_ref, self._key = jax.random.split(key)
-        reference = domain.draw_human(k_ref, self.per_generation)
-        ref_params, _ = jax.jit(lambda k, d: train(domain, k, d, d.shape[0]))(k_ref, reference)
+        ref_params, _ = train_one(k_ref, domain.draw_human(k_ref, self.per_generation))
         self.reference_perplexity = float(domain.evaluate(ref_params)["perplexity"])
-
-    def _draw_items(self, key, params, shares, n_h, n_s):
-        """Per trainer: n_h fresh human items, then n_s items from the share-weighted public model at tau."""
-        m, n = n_h.shape[0], self.per_generation
-        k_h, k_s, k_pick, k_src = jax.random.split(key, 4)
-        human = jax.vmap(lambda k: self.domain.draw_human(k, n))(jax.random.split(k_h, m))
-        if params is None:
-            return human
-        own = jax.vmap(lambda k, p: self.domain.sample(k, p, n, self.tau))(jax.random.split(k_s, m), params)
-        source = jax.random.categorical(k_src, jnp.log(shares), shape=(m, n))
-        pick = jax.random.randint(k_pick, (m, n), 0, n)
-        synthetic = own[source, pick]
-        k = jnp.arange(n)[None, :]
-        human_part = (k < n_h[:, None]).reshape(m, n, *([1] * (human.ndim - 2)))
-        shifted = synthetic[jnp.arange(m)[:, None], jnp.clip(k - n_h[:, None], 0, n - 1)]
-        return jnp.where(human_part, human, shifted)
 
     def generation(self, seed: int, n_human: np.ndarray, n_synthetic: np.ndarray) -> np.ndarray:
         """Train every trainer's next model; returns the fidelities D_j (M,)."""

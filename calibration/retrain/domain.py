@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import jax
-import jax.numpy as jnp
 import optax
 
 Size = Literal["tiny", "small", "paper"]
