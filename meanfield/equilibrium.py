@@ -92,6 +92,9 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
                           f"(got family={cfg.family!r})")
     if starts < 1:
         raise ConfigError(f"equilibrium: starts must be >= 1 (got {starts})")
+    if cfg.regime == "pmir":
+        raise ConfigError("equilibrium: the continuum PMIR's learning dynamics do not settle to a stationary point "
+                          "(docs/model.md, section 6); use `sdce meanfield --regime pmir` for its trajectory")
     econ = economy(cfg, gaussian_p(cfg))
     _, first = trajectory(econ, cfg, GaussianWorld, cfg.learning_rule, 1)
     init = _starts(econ, first, jax.random.key(seed), starts)
@@ -179,8 +182,17 @@ def quality_curve(cfg: SDCEConfig, rhos, generations: int = 400) -> dict:
 
 
 def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 2) -> dict:
-    """s* (eq. 10) and w* (eq. 12) at the SDCE of `cfg` without a policy; ConfigError if no SDCE is found."""
+    """s* (eq. 10) and w* (eq. 12) at the SDCE of `cfg` without a policy; ConfigError if no SDCE is found. Under
+    `pmir`, whose continuum dynamics do not settle, at the continuum's state at the horizon T instead."""
     base = cfg.replace(policy="none", subsidy=0.0, watermark=0.0, royalty_cap=float("inf"), transfer=0.0)
+    if cfg.regime == "pmir":  # no stationary SDCE (docs/model.md §6): eq. (10), (12) at the continuum's generation T
+        from meanfield.solve import solve_meanfield
+
+        path = solve_meanfield(base)
+        kl, rho = float(path["kl"][-1]), float(path["rho"][-1])
+        return {"s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
+                "w_star": float(optimal_watermark(kl, cfg.collapse_weight, base.levers().psi)),
+                "rho_star": rho, "kl_star": kl, "at": f"continuum PMIR at generation T = {cfg.generations}"}
     try:
         result = solve_equilibrium(base, starts=starts)
     except ConfigError as exc:

@@ -20,10 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from meanfield.pmir import initial_pmir, pmir_generation
 from sdce.config import ConfigError, SDCEConfig
 from sdce.dataworld.mixture import human_distribution
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.demand import NEWTON_STEP_CAP, expected_logit_demand, marginal_values
+from sdce.economics.intermediary import intermediary_settlement
 from sdce.economics.payments import (
     shapley_marginal_payments,
     shapley_marginal_revenue,
@@ -61,6 +63,7 @@ class MarketState(NamedTuple):
     fidelity: jax.Array  # D_j of the last generation (M,)
     shares: jax.Array  # output shares of the last generation (M,)
     models: Any  # the world's generative models
+    pmir: Any = None  # PMIR's learners and posted prices (regime pmir), `sdce.pmir.PMIRState`
 
 
 def economy(cfg: SDCEConfig, p: Any, type_nodes: int = TYPE_NODES) -> Economy:
@@ -146,8 +149,13 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     volume = cfg.capacity
     m = cfg.n_trainers
     levers = cfg.levers()
+    pmir, learning = state.pmir, {}
     if cfg.regime == "statutory":
         bundles, statutory_mr, newton_residual = _statutory_demand(cfg, econ, phi, state.rho, state.fidelity)
+    elif cfg.regime == "pmir":
+        bundles, pmir_payments, pmir_mr, pmir, learning = pmir_generation(cfg, econ, phi, state.pmir, state.models,
+                                                                          state.shares, state.fidelity, first)
+        newton_residual = jnp.asarray(0.0)
     else:
         bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], m))
         newton_residual = jnp.asarray(0.0)
@@ -163,8 +171,18 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     q_free = quality(econ.productivity, human / volume, synthetic / volume, gamma, delta)
     q = q_free * collapse_factor(fidelity, cfg.kappa_q)
 
+    fee = budget_residual = 0.0  # the intermediary's F V and its BB residual
     if cfg.regime == "statutory":
         payments, mr = statutory_payments(bundles, levers.royalty), statutory_mr
+    elif cfg.regime == "intermediary":  # type masses as producers of capacity h̄ w_k (docs/model.md §6)
+        deal = intermediary_settlement(
+            phi, capacity, econ.nu, econ.phi_bar, econ.productivity, collapse_factor(fidelity, cfg.kappa_q), gamma,
+            delta, econ.money_per_quality, cost_synthetic=cfg.cost_synthetic, cost_human=cfg.cost_human,
+            cost_quadratic=cfg.cost_quadratic, bargaining_power=cfg.bargaining_power,
+            fee_per_volume=cfg.intermediary_cost)
+        payments, mr, fee, budget_residual = deal.payments, deal.marginal_revenue, deal.fee, deal.budget_residual
+    elif cfg.regime == "pmir":
+        payments, mr = pmir_payments, pmir_mr
     elif cfg.regime == "shapley":
         payments = shapley_marginal_payments(bundles, phi, q, gamma, delta, econ.money_per_quality)
         mr = shapley_marginal_revenue(bundles, phi, volume, q, gamma, delta, econ.money_per_quality, capacity)
@@ -181,7 +199,7 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
         producer_surplus=surplus, revenue=econ.money_per_quality * q,
         revenue_collapse_free=econ.money_per_quality * q_free, paid_by_trainers=paid, kl=kl, rho=rho,
         collapse_weight=cfg.collapse_weight, lemon_penalty=cfg.lemon_penalty, volume=volume,
-        policy_cost=policy_cost(levers, bundles.sum(), synthetic.sum(), volume),
+        policy_cost=policy_cost(levers, bundles.sum(), synthetic.sum(), volume) + fee / volume,
     )
     used = bundles.sum()
     quantiles = weighted_quantiles(phi, econ.weight, (0.1, 0.5, 0.9))
@@ -191,18 +209,19 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
         "provenance_p90": quantiles[2], "kl": kl, "w2_moments": world.public_w2_moments(models, shares, econ.p),
         **{k: jnp.asarray(welfare[k], jnp.float32) for k in WELFARE_KEYS},
         "quality_j": q, "fidelity_j": fidelity, "shares": shares, "phi": phi, "received": received / capacity,
-        "budget_gap": paid.sum() - received.sum(), "newton_residual": newton_residual,
-        "public": world.public(models, shares),
+        "budget_gap": paid.sum() - received.sum() + budget_residual, "newton_residual": newton_residual,
+        "public": world.public(models, shares), **{f"learning_{k}": v for k, v in learning.items()},
     }
-    return MarketState(phi, mr, rho, fidelity, shares, models), out
+    return MarketState(phi, mr, rho, fidelity, shares, models, pmir), out
 
 
 @partial(jax.jit, static_argnames=("cfg", "world", "rule", "generations"))
 def trajectory(econ: Economy, cfg: SDCEConfig, world, rule: str, generations: int):
     """Generations 0..T of the continuum market: a dict of stacked outputs and the final state."""
-    blank = MarketState(econ.phi_bar, jnp.zeros_like(econ.phi_bar),
-                        contamination_ratio(econ.weight, econ.phi_bar),
-                        jnp.zeros(cfg.n_trainers), jnp.full(cfg.n_trainers, 1.0 / cfg.n_trainers), None)
+    rho = contamination_ratio(econ.weight, econ.phi_bar)
+    pmir = initial_pmir(cfg, econ, econ.phi_bar, rho) if cfg.regime == "pmir" else None
+    blank = MarketState(econ.phi_bar, jnp.zeros_like(econ.phi_bar), rho, jnp.zeros(cfg.n_trainers),
+                        jnp.full(cfg.n_trainers, 1.0 / cfg.n_trainers), None, pmir)
     state, out0 = _generation(cfg, world, rule, econ, blank, first=True)
 
     def step(state, _):

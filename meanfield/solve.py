@@ -42,6 +42,9 @@ def check_meanfield(cfg: SDCEConfig, grid: str) -> None:
     if grid == "gaussian" and cfg.family != "gaussian":
         raise ConfigError(f"grid='gaussian' is the limit of family='gaussian' (got family={cfg.family!r}); "
                           "use --grid 1d|2d for a density limit")
+    if grid != "gaussian" and cfg.regime == "pmir":
+        raise ConfigError(f"regime='pmir' in the continuum needs grid='gaussian' (its W2 shaping uses the models' "
+                          f"moments); got grid={grid!r}")
     if grid != "gaussian" and cfg.dim != int(grid[0]):
         raise ConfigError(f"grid={grid!r} needs dim={grid[0]} (got dim={cfg.dim})")
 

@@ -17,7 +17,7 @@ from calibration.table1 import TABLE_I
 from sdce.economics.policy import POLICIES, PolicyLevers, policy_levers
 from sdce.economics.technology import elasticities
 
-Regime = Literal["unregulated", "statutory", "shapley"]
+Regime = Literal["unregulated", "statutory", "shapley", "pmir", "intermediary"]
 REGIMES: tuple[str, ...] = Regime.__args__
 
 
@@ -46,10 +46,26 @@ class SDCEConfig(BaseModel):
                             "market", ge=0.0)
     discount: float = param(TABLE_I["discount"], "0 < float < 1", "gamma, discount factor of eq. (3)", "market",
                              gt=0.0, lt=1.0)
-    learning_rate: float = param(TABLE_I["learning_rate"], "float > 0", "eta, PMIR learning rate (Algorithm 1)",
+    learning_rate: float = param(TABLE_I["learning_rate"], "float > 0",
+                                  "eta, step of producers' price updates, Algorithm 1 line 18",
                                   "market", gt=0.0)
     shaping_beta: float = param(TABLE_I["shaping_beta"], "float >= 0", "beta, W2 reward shaping (Algorithm 1)",
                                  "market", ge=0.0)
+    pmir_rounds: int = param(20, "integer >= 1", "market rounds of Algorithm 1 (lines 4-19) per generation (pmir)",
+                             "market", ge=1)
+    policy_rate: float = param(0.05, "float > 0", "Adam step of trainers' policies and TD critics, Algorithm 1 "
+                               "lines 14-15 (pmir)", "market", gt=0.0)
+    exploration: float = param(0.1, "0 <= float < 1", "epsilon, producers' exploration probability (Assumption 3)",
+                               "market", ge=0.0, lt=1.0)
+    initial_price: float = param(0.01, "float >= 0", "posted price of every producer at round 0 (pmir)", "market",
+                                 ge=0.0)
+    replay_size: int = param(512, "integer >= 1", "capacity of each trainer's replay buffer D (pmir)", "market",
+                             ge=1)
+    replay_batch: int = param(32, "integer >= 1", "minibatch B of the TD critic update (pmir)", "market", ge=1)
+    bargaining_power: float = param(0.5, "0 <= float <= 1", "eta, producers' Nash bargaining power (intermediary)",
+                                    "market", ge=0.0, le=1.0)
+    intermediary_cost: float = param(0.0, "float >= 0", "F, the intermediary's operating cost per unit of V "
+                                     "(intermediary)", "market", ge=0.0)
     # -- welfare (Theorem 2) ---------------------------------------------------------------------------------------
     collapse_weight: float = param(TABLE_I["collapse_weight"], "float > 0", "kappa, collapse weight of eq. (6)",
                                     "welfare", gt=0.0)

@@ -9,6 +9,8 @@ is fitted to human data only.
 
 from __future__ import annotations
 
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import mesa
@@ -19,12 +21,14 @@ from sdce.dataworld.metrics import kl_divergence, w2_gaussian, w2_sinkhorn
 from sdce.dataworld.mixture import combine, human_distribution, randomized_round, sample, temper
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.demand import bundle_demand
+from sdce.economics.intermediary import intermediary_settlement
 from sdce.economics.payments import (
     shapley_marginal_revenue,
     shapley_payments,
     statutory_marginal_revenue,
     statutory_payments,
 )
+from sdce.economics.posted_prices import marginal_unit_values
 from sdce.economics.producers import producer_surplus
 from sdce.economics.policy import lump_sum_transfer, policy_cost
 from sdce.economics.signals import perceived_provenance, signal_variance
@@ -78,6 +82,12 @@ class SDCEModel(mesa.Model):
 
             self.retrainer = RetrainTechnology(cfg, self.volume, jax.random.PRNGKey(int(self.rng.integers(2**31))))
         self.public_model = None
+        self.pmir = None
+        self.learning_curves: list[dict[str, float]] = []
+        if cfg.regime == "pmir":
+            from sdce.pmir import initial_state
+
+            self.pmir = initial_state(cfg, n, self._full_market_unit_value())
         self.bundles = np.zeros((n, cfg.n_trainers))
         self.ledger: list[dict[str, float]] = []
 
@@ -108,7 +118,7 @@ class SDCEModel(mesa.Model):
         cfg, state = self.config, self.producer_state
         z, kappa_j = self.productivity, self.revenue_weights
         money_per_quality = revenue(cfg.output_price, kappa_j, 1.0, self.volume, cfg.n_trainers)
-        demand = self._choose_bundles(z, money_per_quality)
+        demand = self._demand = self._choose_bundles(z, money_per_quality)
         bundles = demand.bundles if demand is not None else np.repeat(state.capacity[:, None], cfg.n_trainers, 1)
         self.bundles = bundles
         self.rho = float(contamination_ratio(bundles.sum(axis=1), state.phi))
@@ -125,11 +135,14 @@ class SDCEModel(mesa.Model):
             trainer.quality = float(q_j)
 
         payments = self.payments = self._payments(bundles, z, gamma, delta, collapse, money_per_quality)
+        deal = self.intermediary if cfg.regime == "intermediary" else None
+        fee = float(deal.fee) if deal is not None else 0.0  # F V: the intermediary's operating cost, a resource
         to_producer, levy = lump_sum_transfer(self.levers, cfg.n_producers, cfg.n_trainers)
         state.received = payments.sum(axis=1) + to_producer
         paid = payments.sum(axis=0) + levy
-        self.ledger.append({"paid_by_trainers": float(paid.sum()),
-                            "received_by_producers": float(state.received.sum())})
+        outlay = (deal.paid if deal is not None else payments.sum(axis=0)) + levy  # the intermediary's T, fee incl.
+        self.ledger.append({"paid_by_trainers": float(outlay.sum()),
+                            "received_by_producers": float(state.received.sum()), "intermediary_fee": fee})
         state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
 
         shares = q if q.sum() > 0 else np.ones_like(q)
@@ -146,7 +159,7 @@ class SDCEModel(mesa.Model):
             revenue_collapse_free=money_per_quality * q_collapse_free,
             paid_by_trainers=paid, kl=self.kl_public, rho=self.rho, collapse_weight=cfg.collapse_weight,
             lemon_penalty=cfg.lemon_penalty, volume=self.volume,
-            policy_cost=policy_cost(self.levers, bundles.sum(), synthetic_vol.sum(), self.volume),
+            policy_cost=policy_cost(self.levers, bundles.sum(), synthetic_vol.sum(), self.volume) + fee / self.volume,
         ).items()}
         used = bundles.sum()
         self.mean_price = float(payments.sum() / used) if used > 0 else 0.0
@@ -166,10 +179,49 @@ class SDCEModel(mesa.Model):
         p_mean, p_cov = self.p.moments()
         self.w2_moments = float(w2_gaussian(mean, cov, p_mean, p_cov))
 
+    def _full_market_unit_value(self) -> np.ndarray:
+        """v_j when every trainer buys everything at generation 0: each trainer's mean marginal value of a unit."""
+        cfg, state = self.config, self.producer_state
+        bundles = np.repeat(state.capacity[:, None], cfg.n_trainers, 1)
+        gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+        money = revenue(cfg.output_price, self.revenue_weights, 1.0, self.volume, cfg.n_trainers)
+        q = quality(self.productivity, state.phi @ bundles / self.volume, (1 - state.phi) @ bundles / self.volume,
+                    gamma, delta)
+        values = marginal_unit_values(state.phi, bundles, q, gamma, delta, money)
+        return (values * bundles).sum(0) / bundles.sum(0)
+
+    def _pmir_rounds(self, z: np.ndarray, money_per_quality: np.ndarray) -> SimpleNamespace:
+        """PMIR: `pmir_rounds` rounds of Algorithm 1 at this generation's provenance and the current models."""
+        import jax
+        import jax.numpy as jnp
+
+        from sdce.pmir import Generation, generation_rounds
+
+        cfg, state = self.config, self.producer_state
+        p_moments = self.p.moments()
+        public = p_moments if self.public_model is None else self.public_model.moments()
+        source = p_moments if self.public_model is None else self.synthetic_source.moments()
+        fidelity = np.array([t.fidelity for t in self.trainers])
+        f32 = partial(jnp.asarray, dtype=jnp.float32)
+        gen = Generation(f32(state.phi), f32(state.capacity), jnp.zeros(cfg.n_producers, jnp.float32), f32(z),
+                         f32(money_per_quality), f32(collapse_factor(fidelity, cfg.kappa_q)),
+                         tuple(map(f32, p_moments)), tuple(map(f32, source)), tuple(map(f32, public)))
+        key = jax.random.PRNGKey(int(self.rng.integers(2**31)))
+        self.pmir, bundles, payments, marginal_revenue, curves = generation_rounds(
+            cfg, gen, self.pmir, key, cfg.pmir_rounds, True)
+        curves = {k: np.asarray(v, float) for k, v in curves.items()}
+        for r in range(cfg.pmir_rounds):
+            self.learning_curves.append({"generation": self.steps, "round": r, **{k: v[r] for k, v in curves.items()}})
+        return SimpleNamespace(bundles=np.asarray(bundles, float), payments=np.asarray(payments, float),
+                               marginal_revenue=np.asarray(marginal_revenue, float))
+
     def _choose_bundles(self, z: np.ndarray, money_per_quality: np.ndarray):
         """Statutory: each trainer's optimal bundle at the royalty given noisy provenance signals and last
-        generation's rho and fidelity. Open scraping and Shapley: all content offered (None)."""
+        generation's rho and fidelity. PMIR: the learned policies' bundles after this generation's rounds. Open
+        scraping, Shapley and the intermediary: all content offered (None)."""
         cfg, state = self.config, self.producer_state
+        if cfg.regime == "pmir":
+            return self._pmir_rounds(z, money_per_quality)
         if cfg.regime != "statutory":
             return None
         levers = self.levers
@@ -204,9 +256,18 @@ class SDCEModel(mesa.Model):
         cfg = self.config
         if cfg.regime == "statutory":
             return statutory_payments(bundles, self.levers.royalty)
+        if cfg.regime == "pmir":
+            return self._demand.payments
         if cfg.regime == "shapley":
             return shapley_payments(bundles, self.producer_state.phi, self.volume, z, gamma, delta, collapse,
                                     money_per_quality)
+        if cfg.regime == "intermediary":  # all content licensed; settled on the audited (true) provenance
+            state = self.producer_state
+            self.intermediary = intermediary_settlement(
+                state.phi, state.capacity, state.nu, state.phi_bar, z, collapse, gamma, delta, money_per_quality,
+                cost_synthetic=cfg.cost_synthetic, cost_human=cfg.cost_human, cost_quadratic=cfg.cost_quadratic,
+                bargaining_power=cfg.bargaining_power, fee_per_volume=cfg.intermediary_cost)
+            return self.intermediary.payments
         return np.zeros_like(bundles)
 
     def _marginal_revenue(self, demand, bundles, q, gamma, delta, money_per_quality) -> np.ndarray:
@@ -218,7 +279,11 @@ class SDCEModel(mesa.Model):
                 return statutory_marginal_revenue(state.phi, self.prior_mean, self.reliability, self.noise_sd,
                                                   demand.value_h, demand.value_s, prices, cfg.bundle_temp,
                                                   levers.royalty, levers.subsidy)
+        if cfg.regime == "pmir":
+            return demand.marginal_revenue
         if cfg.regime == "shapley":
             return shapley_marginal_revenue(bundles, state.phi, self.volume, q, gamma, delta, money_per_quality,
                                             state.capacity)
+        if cfg.regime == "intermediary":
+            return self.intermediary.marginal_revenue
         return np.zeros(cfg.n_producers)

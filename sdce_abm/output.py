@@ -53,16 +53,23 @@ def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], No
     """Step the model to its horizon, appending each generation to `trajectory.csv` as it completes, then write
     `summary.json` and `trajectory.png`. Returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
-    csv = out / "trajectory.csv"
+    csv, learning = out / "trajectory.csv", out / "learning.csv"
     trajectory(model).to_csv(csv)
+    if model.learning_curves:
+        pd.DataFrame(model.learning_curves).to_csv(learning, index=False)
     while model.running:
         model.step()
         trajectory(model).iloc[[-1]].to_csv(csv, mode="a", header=False)
+        if model.learning_curves:
+            pd.DataFrame(model.learning_curves[-model.config.pmir_rounds:]).to_csv(learning, mode="a", header=False,
+                                                                                  index=False)
         if on_generation is not None:
             on_generation(model.steps)
     result = summary(model)
     (out / "summary.json").write_text(json.dumps(result, indent=1))
-    from sdce_abm.plots import plot_trajectory
+    from sdce_abm.plots import plot_learning, plot_trajectory
 
     plot_trajectory(model, out / "trajectory.png")
+    if model.learning_curves:
+        plot_learning(pd.DataFrame(model.learning_curves), out / "learning.png")
     return result

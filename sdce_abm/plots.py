@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from sdce_abm.model import SDCEModel
@@ -56,4 +57,22 @@ def plot_regime_comparison(results: dict[str, dict], path: Path) -> None:
         ax.legend()
     seed = next(iter(results.values()))["seed"]
     fig.suptitle(f"Regimes side by side (seed {seed})")
+    fig.savefig(path, dpi=110)
+
+
+def plot_learning(curves: pd.DataFrame, path: Path) -> None:
+    """PMIR's learning curves over market rounds (Algorithm 1): shaped return, TD critic loss, mean posted price,
+    rho, with generation boundaries marked."""
+    x = np.arange(len(curves))
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    panels = (("return", "shaped return r̃ (per unit of V/M)"), ("critic_loss", "TD critic loss"),
+              ("price", "mean posted price"), ("rho", r"contamination $\rho$ of the round"))
+    starts = x[curves["round"].to_numpy() == 0]
+    for ax, (column, title) in zip(axes, panels):
+        ax.plot(x, curves[column], lw=1)
+        for s in starts[1:]:
+            ax.axvline(s, color="0.85", lw=0.8, zorder=0)
+        ax.set(title=title, xlabel="market round (grey: a new generation)")
+    fig.suptitle("PMIR learning curves (Algorithm 1)")
     fig.savefig(path, dpi=110)

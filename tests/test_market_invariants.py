@@ -27,8 +27,8 @@ def test_invariants_every_generation(regime, seed):
         assert ledger["paid_by_trainers"] == pytest.approx(ledger["received_by_producers"], rel=1e-12, abs=1e-12)
         if regime == "unregulated":
             assert ledger["paid_by_trainers"] == 0.0
-        else:
-            assert ledger["paid_by_trainers"] > 0.0
+        else:  # the intermediary does not form in a generation whose surplus S is negative (docs/model.md)
+            assert ledger["paid_by_trainers"] > 0.0 or (regime == "intermediary" and not model.intermediary.formed)
         if regime == "statutory":  # r per unit used, recomputed from the delivered bundles
             np.testing.assert_allclose(state.received, model.config.royalty * b.sum(axis=1), rtol=1e-12)
         if regime == "shapley":  # payments come out of revenue: no trainer pays more than it earns

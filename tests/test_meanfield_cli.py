@@ -3,6 +3,7 @@ errors for what the limit does not cover."""
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -26,11 +27,24 @@ def test_meanfield_json_has_the_keys_of_run(tmp_path):
         assert (tmp_path / "mf" / name).exists()
 
 
-def test_theorem6_says_it_needs_pmir_and_reports_nothing():
-    result = runner.invoke(app, ["meanfield", "--theorem6", "--json"])
-    assert result.exit_code != 0
-    assert "PMIR" in result.output and "pmir" in result.output
-    assert "{" not in result.stdout
+def test_iterations_to_epsilon_on_a_known_decay():
+    """Distance 2^-k for k < 10, then 0: the distance first stays <= eps from round ceil(log2(1/eps))."""
+    from meanfield.theorem6 import OBSERVABLES, iterations_to_epsilon
+
+    path = np.concatenate([1 + 2.0 ** -np.arange(10), np.ones(20)])
+    distance, iterations = iterations_to_epsilon({k: path for k in OBSERVABLES}, [0.1, 0.01, 0.3])
+    np.testing.assert_allclose(distance[:10], 2.0 ** -np.arange(10))
+    assert iterations.tolist() == [4, 7, 2]
+
+
+@pytest.mark.slow
+def test_theorem6_reports_unsettled_dynamics_without_a_rate(tmp_path):
+    result = runner.invoke(app, ["meanfield", "--theorem6", "--generations", "3", "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rounds"] == 4 * 20 and (tmp_path / "theorem6.png").exists()
+    if not summary["settled"]:
+        assert np.isnan(summary["slope"]) and "had not settled" in summary["note"]
 
 
 def test_equilibrium_json(tmp_path):

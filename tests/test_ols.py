@@ -12,7 +12,8 @@ import pytest
 from scipy.stats import norm
 
 from calibration.ols import METRIC_DIRECTION, PanelError, collapse_law_ols, load_panel, pooled_fixed_effects
-from calibration.published import STATED, TABLE_II, TABLE_IV, TABLE_IV_GENERATIONS, TABLE_IV_RHOS, table4_panel
+from calibration.published import LISTED_SEEDS, N_SEEDS, STATED, TABLE_II, TABLE_III, TABLE_IV, TABLE_IV_GENERATIONS, \
+    TABLE_IV_RHOS, TABLE_V, table4_panel
 from sdce.config import ConfigError
 
 RHOS = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -221,6 +222,16 @@ def test_typed_tables_match_the_paper_text():
     t2 = [line.rsplit(maxsplit=2) for line in _table_lines(lines, "TABLE II")]
     typed = [(r.label, r.b, r.se_hac) for r in TABLE_II.values()]
     assert [(label, float(b), float(se)) for label, b, se in t2] == typed
+    for header, table in (("TABLE III", TABLE_III), ("TABLE V", TABLE_V)):
+        printed = [line.rsplit(maxsplit=4) for line in _table_lines(lines, header)]
+        # the text layer prints s* twice, as its glyphs and its LaTeX: "ss^{*}"
+        assert [(label.replace("ss^{*}", "s*"), *map(float, values)) for label, *values in printed] == \
+            [tuple(row) for row in table.values()]
+    text = "\n".join(lines)  # the text layer drops the rendered ellipsis: "{17,31,42,53,,9973}"
+    assert f"the {N_SEEDS} replication seeds {{{','.join(map(str, LISTED_SEEDS[:4]))},,{LISTED_SEEDS[-1]}}}" in text
+    cv, subsidy = STATED["table3_cv"]["max"], STATED["subsidy"]
+    assert f"coefficient of variation below {100 * cv:g} percent" in text
+    assert f"by {100 * subsidy['rho_reduction']:g} percent at a {100 * subsidy['quality_cost']:g} percent cost" in text
 
 
 # -- pooled fixed effects ----------------------------------------------------------------------------------------

@@ -3,10 +3,9 @@ expected marginal revenue per unit of human share that producers respond to (MOD
 
 from __future__ import annotations
 
-import numpy as np
-
 from sdce.economics.technology import quality
 from sdce.xp import array_namespace, log_ndtr
+
 
 def statutory_payments(bundles, royalty: float):
     """B2: a flat royalty r per unit used, whatever its provenance."""
@@ -20,11 +19,12 @@ def shapley_payments(bundles, phi, volume: float, z, gamma, delta, collapse, mon
     b_ij (1 - phi_i) from S_j; rho_t and the trainer's fidelity D_j are held at their realised values.
     `money_per_quality` is P_Q kappa_j V / M, shape (M,).
     """
+    xp = array_namespace(bundles, phi)
     h = (bundles * phi[:, None]).sum(0)
     s = (bundles * (1 - phi)[:, None]).sum(0)
     q_full = quality(z, h / volume, s / volume, gamma, delta, collapse)
-    h_loo = np.clip(h - bundles * phi[:, None], 0.0, None)
-    s_loo = np.clip(s - bundles * (1 - phi)[:, None], 0.0, None)
+    h_loo = xp.clip(h - bundles * phi[:, None], 0.0, None)
+    s_loo = xp.clip(s - bundles * (1 - phi)[:, None], 0.0, None)
     q_loo = quality(z, h_loo / volume, s_loo / volume, gamma, delta, collapse)
     return money_per_quality * (q_full - q_loo)
 

@@ -1,0 +1,64 @@
+"""PMIR in the continuum (MODEL.md §6, §9): Algorithm 1's expected dynamics on the type grid.
+
+Each producer type k is split into G sub-producers at the Gauss-Hermite nodes of its signal noise (masses
+w_k times the node weights): in the continuum the running-mean estimate of a producer after r signals is
+phi_k + sigma e / sqrt(r), e ~ N(0, 1), and a sub-producer carries one node e. The rounds are `sdce.pmir`'s with
+`stochastic=False`: expected bundles h̄ pi, the expected minibatch TD loss, and greedy prices with the step scaled
+by the share 1 - epsilon of producers that do not explore. Types are aggregated back by summing over their nodes.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from meanfield.gaussian import mixture_moments
+from sdce.config import SDCEConfig
+from sdce.economics.posted_prices import marginal_unit_values
+from sdce.economics.technology import collapse_factor, elasticities, quality
+from sdce.pmir import Generation, PMIRState, generation_rounds, initial_state
+
+NOISE_NODES = 3  # Gauss-Hermite nodes per type for the running-mean noise
+
+
+def noise_nodes(count: int = NOISE_NODES):
+    """Nodes and weights of E f(e), e ~ N(0, 1) (probabilists' Gauss-Hermite)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(count)
+    return jnp.asarray(nodes, jnp.float32), jnp.asarray(weights / weights.sum(), jnp.float32)
+
+
+def _split(values, count: int):
+    return jnp.repeat(values, count)
+
+
+def initial_pmir(cfg: SDCEConfig, econ, phi, rho) -> PMIRState:
+    """The PMIR state at round 0: posted prices at `initial_price`, v_j from buying everything."""
+    nodes, node_weights = noise_nodes()
+    capacity = cfg.capacity * econ.weight
+    bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], cfg.n_trainers))
+    gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    q = quality(econ.productivity, phi @ bundles / cfg.capacity, (1 - phi) @ bundles / cfg.capacity, gamma, delta)
+    values = marginal_unit_values(phi, bundles, q, gamma, delta, econ.money_per_quality)
+    return initial_state(cfg, phi.shape[0] * nodes.shape[0], (values * bundles).sum(0) / bundles.sum(0))
+
+
+def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares, fidelity, first: bool):
+    """One generation's rounds in the continuum: bundles and payments by type (K, M), the marginal revenue of
+    provenance by type (K,), the new PMIR state and the learning curves."""
+    nodes, node_weights = noise_nodes()
+    g = nodes.shape[0]
+    k = phi.shape[0]
+    p_moments = mixture_moments(*econ.p)
+    if first:
+        public = source = p_moments
+    else:
+        public = mixture_moments(shares, models.means, models.covs)
+        source = mixture_moments(shares, models.means, models.covs, cfg.temperature)
+    gen = Generation(_split(phi, g), jnp.outer(cfg.capacity * econ.weight, node_weights).ravel(),
+                     jnp.tile(nodes, k), econ.productivity, econ.money_per_quality,
+                     collapse_factor(fidelity, cfg.kappa_q), p_moments, source, public)
+    pmir, bundles, payments, mr, curves = generation_rounds(cfg, gen, pmir, jax.random.key(0), cfg.pmir_rounds,
+                                                            False)
+    by_type = (lambda a: a.reshape((k, g) + a.shape[1:]).sum(1))
+    return by_type(bundles), by_type(payments), mr.reshape(k, g) @ node_weights, pmir, curves

@@ -1,0 +1,290 @@
+"""PMIR, Algorithm 1 of the paper, in JAX (MODEL.md §6): the market rounds of one generation.
+
+One round is lines 4-19 of Algorithm 1. Trainer j's bundle policy pi_theta_j is a logit (two-action softmax) per
+producer over the features x_ij = (1, phi_hat_i, rho_t, p_i / v_j): running-mean provenance estimate, contamination,
+and posted price relative to the trainer's mean marginal value v_j of a unit. It buys b_ij = h̄_i Bernoulli(pi_ij)
+(the continuum takes the expectation h̄_i pi_ij). Quality follows eq. (2) with the true phi and the trainer's current
+collapse factor; rho follows eq. (1) over the units used. Trainers pay posted prices (eq. 3); the clearinghouse
+pays each trainer's outlay out to the producers in its bundle in proportion to p_i times their eq. (4)
+leave-one-out contribution (`sdce.economics.posted_prices`), so payments balance exactly. The reward per unit of a
+trainer's volume share is shaped by -beta W2(q_{t+1}, q_t) (line 10): W2 of the predicted next public model (the
+trainers' fits to their own (1 - rho_j) p + rho_j q̃_t mixtures, mixed by output share) from the current one, on
+their Gaussian moments, by ott-jax. Each trainer stores (s, r̃, s') with s = (rho, price level) in its replay
+buffer, fits a linear TD(0) critic on minibatches (line 14) and takes a policy-gradient step (line 15) with the
+influence-function estimator: the expected bundle's gradient times d[r̃_j + gamma V_j(s')]/d b_ij, all by
+autodiff, with optax Adam. Producers then move their prices along the gradient of their expected receipts
+(line 18), computed from the trainers' posted demand response, or explore with probability epsilon.
+
+`generation_rounds` runs the rounds of one generation in one `lax.scan`; `stochastic=False` gives the continuum's
+deterministic expected dynamics on a weighted population of (type, signal-noise node) sub-producers.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from ott.tools.gaussian_mixture.gaussian import Gaussian
+
+from sdce.config import SDCEConfig
+from sdce.economics.contamination import contamination_ratio
+from sdce.economics.posted_prices import (
+    marginal_unit_values,
+    price_gradient,
+    price_weighted_payments,
+    provenance_marginal_revenue,
+)
+from sdce.economics.signals import signal_variance
+from sdce.economics.technology import elasticities, quality
+
+N_FEATURES = 4  # see `features`
+INITIAL_POLICY = (2.0, 0.0, 0.0, 0.0)  # pi = sigmoid(2) = 0.88: buy most content, indifferent to features
+N_CRITIC = 4  # 1, rho, rho², price level
+EXPLORATION_SD = 0.5  # sd of an exploring producer's log-price perturbation
+INPUT_FLOOR = 1e-9  # least share of V of each input in Q_j: a trainer buying none of one input has finite gradients
+W2_FLOOR = 1e-12  # W2 = sqrt(W2² + floor): differentiable at zero drift
+
+
+class Learner(NamedTuple):
+    """Per-trainer learning state, stacked on a leading M axis."""
+
+    theta: jax.Array  # (M, F) policy
+    critic: jax.Array  # (M, C) linear TD critic
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    buffer: jax.Array  # (M, B, 2 + 1 + 2): s, r̃, s'
+    stored: jax.Array  # transitions stored so far (int32)
+
+
+class PMIRState(NamedTuple):
+    learner: Learner
+    prices: jax.Array  # (N,) posted prices
+    signal_sum: jax.Array  # (N,) signals received this generation (running mean = sum / count)
+    signal_count: jax.Array  # signals per producer this generation
+    rho: jax.Array  # rho of the last round
+    level: jax.Array  # price level of the last round (mean price / mean value)
+    value_scale: jax.Array  # (M,) v_j, mean marginal value of a unit in the last round
+
+
+class Generation(NamedTuple):
+    """What one generation's rounds hold fixed."""
+
+    phi: jax.Array  # (N,) true provenance
+    capacity: jax.Array  # (N,) h̄_i (the continuum: h̄ times the sub-producer's mass)
+    nodes: jax.Array  # (N,) signal-noise node of each sub-producer (continuum; zeros in the ABM)
+    productivity: jax.Array  # Z_j (M,)
+    money: jax.Array  # P_Q kappa_j V / M (M,)
+    collapse: jax.Array  # exp(-kappa_Q D_j) of the current models (M,)
+    p_moments: tuple  # (mean, cov) of p
+    source_moments: tuple  # (mean, cov) of the tempered public model q̃_t that synthetic data is drawn from
+    public_moments: tuple  # (mean, cov) of q_t
+
+
+def _adam(rate: float) -> optax.GradientTransformation:
+    """Lines 14-15: Adam with step `policy_rate`; an update with a non-finite gradient (float32 overflow near an
+    empty input) is skipped by `optax.apply_if_finite` and counted in its state."""
+    return optax.apply_if_finite(optax.adam(rate), max_consecutive_errors=10**9)
+
+
+def initial_state(cfg: SDCEConfig, n: int, value_scale) -> PMIRState:
+    m = cfg.n_trainers
+    theta = jnp.tile(jnp.asarray(INITIAL_POLICY, jnp.float32), (m, 1))
+    critic = jnp.zeros((m, N_CRITIC), jnp.float32)
+    opt = _adam(cfg.policy_rate)
+    learner = Learner(theta, critic, jax.vmap(opt.init)(theta), jax.vmap(opt.init)(critic),
+                      jnp.zeros((m, cfg.replay_size, 5), jnp.float32), jnp.asarray(0, jnp.int32))
+    return PMIRState(learner, jnp.full(n, cfg.initial_price, jnp.float32), jnp.zeros(n, jnp.float32),
+                     jnp.asarray(0.0, jnp.float32), jnp.asarray(0.0, jnp.float32), jnp.asarray(0.0, jnp.float32),
+                     jnp.asarray(value_scale, jnp.float32))
+
+
+def new_generation(state: PMIRState) -> PMIRState:
+    """Producers have just chosen a new provenance: the running means restart."""
+    return state._replace(signal_sum=jnp.zeros_like(state.signal_sum), signal_count=jnp.zeros_like(state.signal_count))
+
+
+def features(phi_hat, prices, rho, value_scale):
+    """x_ij = (1, phĩ_i - mean phĩ, rho (phĩ_i - mean phĩ), (p_i - mean p) / v_j), shape (N, M, F). Centred,
+    so the intercept carries the level of demand and the other coefficients the trainer's relative preferences."""
+    n, m = phi_hat.shape[0], value_scale.shape[0]
+    provenance = jnp.broadcast_to((phi_hat - phi_hat.mean())[:, None], (n, m))
+    return jnp.stack([jnp.ones((n, m)), provenance, rho * provenance,
+                      (prices - prices.mean())[:, None] / value_scale], axis=-1)
+
+
+def critic_features(s):
+    """(1, rho, rho², level) of states s = (..., 2)."""
+    rho, level = s[..., 0], s[..., 1]
+    return jnp.stack([jnp.ones_like(rho), rho, rho**2, level], axis=-1)
+
+
+def _mixture_moments(weights, means, covs):
+    mean = weights @ means
+    centred = means - mean
+    return mean, jnp.einsum("k,kij->ij", weights, covs) + jnp.einsum("k,ki,kj->ij", weights, centred, centred)
+
+
+def _w2(mean_a, cov_a, mean_b, cov_b):
+    """W2 between Gaussians by ott-jax (`Gaussian.w2_dist` returns W2²)."""
+    squared = Gaussian.from_mean_and_cov(mean_a, cov_a).w2_dist(Gaussian.from_mean_and_cov(mean_b, cov_b))
+    return jnp.sqrt(jnp.maximum(squared, 0.0) + W2_FLOOR)
+
+
+class Outcome(NamedTuple):
+    rho: jax.Array
+    quality: jax.Array  # (M,)
+    paid: jax.Array  # (M,)
+    reward: jax.Array  # (M,) unshaped, per unit of V / M
+    shaped: jax.Array  # (M,) r̃
+    drift: jax.Array  # W2(q_{t+1}, q_t)
+    gamma: jax.Array
+    delta: jax.Array
+
+
+def outcome(cfg: SDCEConfig, gen: Generation, bundles, phi_hat, prices, volume) -> Outcome:
+    """Lines 6-10 for bundles (N, M): quality, rho, what trainers pay, and the shaped rewards."""
+    levers = cfg.levers()
+    m = bundles.shape[1]
+    human, synthetic = gen.phi @ bundles, (1 - gen.phi) @ bundles
+    rho = contamination_ratio(bundles.sum(1), gen.phi)
+    gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    q = quality(gen.productivity, jnp.maximum(human / volume, INPUT_FLOOR),
+                jnp.maximum(synthetic / volume, INPUT_FLOOR), gamma, delta, gen.collapse)
+    paid = prices @ bundles
+    reward = (gen.money * q - paid + levers.subsidy * (phi_hat @ bundles)) / (volume / m)
+    own_rho = synthetic / jnp.maximum(human + synthetic, 1e-30)
+    (p_mean, p_cov), (s_mean, s_cov) = gen.p_moments, gen.source_moments
+    means = (1 - own_rho)[:, None] * p_mean + own_rho[:, None] * s_mean
+    second = ((1 - own_rho)[:, None, None] * (p_cov + jnp.outer(p_mean, p_mean))
+              + own_rho[:, None, None] * (s_cov + jnp.outer(s_mean, s_mean)))
+    covs = second - jnp.einsum("ki,kj->kij", means, means)
+    shares = q / jnp.maximum(q.sum(), 1e-30)
+    drift = _w2(*_mixture_moments(shares, means, covs), *gen.public_moments)
+    return Outcome(rho, q, paid, reward, reward - cfg.shaping_beta * drift, drift, gamma, delta)
+
+
+def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState, key):
+    """One round of Algorithm 1 (lines 4-19); returns the new state, the round's bundles and payments, the
+    producers' marginal revenue of provenance, and the learning-curve entries."""
+    k_signal, k_bundle, k_batch, k_explore, k_noise = jax.random.split(key, 5)
+    levers = cfg.levers()
+    n, m = gen.phi.shape[0], cfg.n_trainers
+    volume = gen.capacity.sum()
+    noise_sd = jnp.sqrt(signal_variance(cfg.signal_sd, levers.psi))
+    count = state.signal_count + 1
+    if stochastic:  # one signal per producer per round; the estimate is the running mean (Theorem 5)
+        signal_sum = state.signal_sum + gen.phi + noise_sd * jax.random.normal(k_signal, (n,))
+        phi_hat = signal_sum / count
+    else:  # its law in the continuum: phi + noise_sd / sqrt(count) times the sub-producer's noise node
+        signal_sum = state.signal_sum
+        phi_hat = gen.phi + noise_sd * gen.nodes / jnp.sqrt(count)
+    perceived = jnp.clip(phi_hat, 0.0, 1.0)
+    learner, prices = state.learner, state.prices
+    if stochastic:  # epsilon-greedy (Assumption 3): an exploring producer posts a perturbed price this round
+        explore = jax.random.bernoulli(k_explore, cfg.exploration, (n,))
+        wander = jnp.minimum(prices * jnp.exp(EXPLORATION_SD * jax.random.normal(k_noise, (n,))), cfg.royalty_cap)
+        posted = jnp.where(explore, wander, prices)
+    else:  # the continuum's expected dynamics: greedy prices, the step scaled by the share that does not explore
+        posted = prices
+
+    x = features(perceived, posted, state.rho, state.value_scale)
+    logits = jnp.einsum("nmf,mf->nm", x, learner.theta)
+    pi = jax.nn.sigmoid(logits)
+    if stochastic:
+        bundles = gen.capacity[:, None] * jax.random.bernoulli(k_bundle, pi).astype(pi.dtype)
+    else:
+        bundles = gen.capacity[:, None] * pi
+    out = outcome(cfg, gen, bundles, perceived, posted, volume)
+
+    # line 8: Shapley-additive payments, balanced against what trainers paid
+    values = marginal_unit_values(gen.phi, bundles, out.quality, out.gamma, out.delta, gen.money,
+                                  INPUT_FLOOR * volume)
+    payments = price_weighted_payments(bundles, posted, gen.phi, volume, gen.productivity, out.gamma, out.delta,
+                                       gen.collapse, gen.money, out.quality, out.paid,
+                                       exact=stochastic)
+    used = bundles.sum(0)
+    value_scale = jnp.where(used > 0, (values * bundles).sum(0) / jnp.maximum(used, 1e-30), state.value_scale)
+    level = (posted @ bundles.sum(1)) / jnp.maximum((values * bundles).sum(), 1e-30)
+
+    # line 11: store (s, r̃, s') in each trainer's replay buffer (a ring)
+    s, s_next = jnp.stack([state.rho, state.level]), jnp.stack([out.rho, level])
+    entry = jnp.concatenate([jnp.broadcast_to(s, (m, 2)), out.shaped[:, None], jnp.broadcast_to(s_next, (m, 2))],
+                            axis=1)
+    slot = learner.stored % cfg.replay_size
+    buffer = learner.buffer.at[:, slot].set(entry)
+    stored = learner.stored + 1
+
+    # lines 13-14: TD(0) on a minibatch of the buffer
+    filled = jnp.minimum(stored, cfg.replay_size)
+    if stochastic:
+        idx = jax.random.randint(k_batch, (m, cfg.replay_batch), 0, filled)
+        batch = jnp.take_along_axis(buffer, idx[..., None], axis=1)
+        mask = jnp.ones((m, cfg.replay_batch))
+    else:  # the expected minibatch loss: the whole filled buffer
+        batch = buffer
+        mask = jnp.broadcast_to((jnp.arange(cfg.replay_size) < filled)[None], (m, cfg.replay_size))
+
+    def td_loss(w, batch, mask):
+        target = batch[:, 2] + cfg.discount * jax.lax.stop_gradient(critic_features(batch[:, 3:5]) @ w)
+        error = target - critic_features(batch[:, :2]) @ w
+        return (mask * error**2).sum() / mask.sum()
+
+    first = learner.stored == 0  # the critic starts at the value of a constant stream of the first reward
+    start = learner.critic.at[:, 0].set(out.shaped / (1 - cfg.discount))
+    critic = jnp.where(first, start, learner.critic)
+    critic_loss, critic_grad = jax.vmap(jax.value_and_grad(td_loss))(critic, batch, mask)
+    opt = _adam(cfg.policy_rate)
+    step, critic_opt = jax.vmap(opt.update)(critic_grad, learner.critic_opt)
+    critic = optax.apply_updates(critic, step)
+
+    # line 15: policy gradient, influence-function estimator: d E[b_ij]/d theta_j times d[r̃_j + gamma V_j(s')]/d b_ij
+    def objective(b):
+        o = outcome(cfg, gen, b, perceived, posted, volume)
+        future = jnp.einsum("mc,c->m", critic, critic_features(jnp.stack([o.rho, level])))
+        return o.shaped + cfg.discount * future
+
+    jac = jax.jacrev(objective)(bundles)  # (M, N, M)
+    influence = jnp.diagonal(jac, axis1=0, axis2=2)  # (N, M): d objective_j / d b_ij
+    influence = jax.lax.stop_gradient(influence)
+
+    def surrogate(theta):
+        probs = jax.nn.sigmoid(jnp.einsum("nmf,mf->nm", x, theta))
+        return -(gen.capacity[:, None] * probs * influence).sum(0)  # minus, per trainer: optax minimises
+
+    actor_grad = jax.grad(lambda theta: surrogate(theta).sum())(learner.theta)  # row j depends on theta_j only
+    step, actor_opt = jax.vmap(opt.update)(actor_grad, learner.actor_opt)
+    theta = optax.apply_updates(learner.theta, step)
+
+    # line 18: base prices along the gradient of expected receipts (projected on [0, p̄])
+    gradient = price_gradient(posted, pi, cfg.capacity, values, bundles, out.paid, learner.theta[:, 3],
+                              state.value_scale)  # for one producer of capacity h̄ (a continuum type: per member)
+    step_size = cfg.learning_rate if stochastic else (1 - cfg.exploration) * cfg.learning_rate
+    new_prices = jnp.where(jnp.isfinite(gradient), jnp.clip(prices + step_size * gradient, 0.0, cfg.royalty_cap),
+                           prices)
+
+    marginal_revenue = provenance_marginal_revenue(posted, pi, gen.capacity, gen.phi, bundles, out.quality,
+                                                   out.gamma, out.delta, gen.money, values, out.paid,
+                                                   learner.theta[:, 1], INPUT_FLOOR * volume)
+    new_learner = Learner(theta, critic, actor_opt, critic_opt, buffer, stored)
+    new_state = PMIRState(new_learner, new_prices, signal_sum, count, out.rho, level, value_scale)
+    curves = {"return": out.shaped.mean(), "reward": out.reward.mean(), "critic_loss": critic_loss.mean(),
+              "price": posted.mean(), "rho": out.rho, "drift": out.drift, "buy_share": pi.mean(),
+              "theta_phi": learner.theta[:, 1].mean(), "theta_price": learner.theta[:, 3].mean(),
+              "skipped_updates": actor_opt.total_notfinite.sum() + critic_opt.total_notfinite.sum()}
+    return new_state, (bundles, payments, marginal_revenue, curves)
+
+
+@partial(jax.jit, static_argnames=("cfg", "rounds", "stochastic"))
+def generation_rounds(cfg: SDCEConfig, gen: Generation, state: PMIRState, key, rounds: int, stochastic: bool):
+    """`rounds` rounds of Algorithm 1 at fixed provenance and models: the final state, the last round's bundles and
+    payments, the producers' marginal revenue of provenance averaged over the rounds, and the learning curves."""
+
+    def body(state, key):
+        state, (bundles, payments, mr, curves) = _round(cfg, stochastic, gen, state, key)
+        return state, (bundles, payments, mr, curves)
+
+    state, (bundles, payments, mr, curves) = jax.lax.scan(body, new_generation(state), jax.random.split(key, rounds))
+    return state, bundles[-1], payments[-1], mr.mean(0), curves
