@@ -426,7 +426,7 @@ def theorem2(runs: pd.DataFrame, out: Path) -> pd.DataFrame:
     table = runs.groupby("row", sort=False).agg(
         W=("W", "mean"), W_realized=("W_realized", "mean"), residual=("residual", "mean"),
         residual_sd=("residual", "std"), n=("seed", "size")).reset_index()
-    table["residual/|W|"] = table["residual"] / table["W"].abs()
+    table["residual / abs W"] = table["residual"] / table["W"].abs()
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "theorem2.csv", index=False)
     (out / "theorem2.md").write_text(
