@@ -630,7 +630,6 @@ def reproduce_all(
     Default: Table I (N = 1024, M = 16, T = 10), the paper's 32 seeds, tiny retraining; under 15 minutes on 2 cores.
     Resumable: a rerun skips the finished runs and retraining generations.
     """
-    import importlib.util
     import time
 
     from calibration.reproduce import table2, table4
@@ -638,6 +637,8 @@ def reproduce_all(
     from calibration.tables import (REPORT_SIZES, SEEDS_RULE, TABLE3_REGIMES, TABLE5_POLICIES, describe, seed_list,
                                     simulate, table3, table5, theorem2, theorem4_section, theorem5_section,
                                     theorem6_section, write_report)
+    from meanfield.theorem6 import run_theorem6
+    from sdce.experiments.theorem4 import run_theorem4
     from sdce.experiments.theorem5 import estimator_variance, plot_theorem5
 
     size = REPORT_SIZES["quick" if quick else "default"]
@@ -680,19 +681,9 @@ def reproduce_all(
             theorem2(runs, folder)
             t5_result = estimator_variance(cfg, [1, 2, 4, 8, 16, 32, 64])
             plot_theorem5(t5_result, folder / "theorem5.png")
-            if importlib.util.find_spec("sdce.experiments.theorem4") is not None:
-                from sdce.experiments.theorem4 import run_theorem4
-
-                t4_section = theorem4_section(run_theorem4(cfg, folder / "theorem4"), "theorem4/theorem4.png")
-            else:
-                t4_section = "Skipped: `sdce.experiments.theorem4` does not exist in this checkout."
-        with timed("Theorem 6: continuum PMIR"):  # CALL SITE: the lead's `meanfield.theorem6`, skipped if absent
-            if importlib.util.find_spec("meanfield.theorem6") is not None:
-                from meanfield.theorem6 import run_theorem6
-
-                t6_section = theorem6_section(run_theorem6(cfg, folder / "theorem6"), "theorem6/theorem6.png")
-            else:
-                t6_section = "Skipped: `meanfield.theorem6` does not exist in this checkout."
+            t4_section = theorem4_section(run_theorem4(cfg, folder / "theorem4"), "theorem4/theorem4.png")
+        with timed("Theorem 6: continuum PMIR"):
+            t6_section = theorem6_section(run_theorem6(cfg, folder / "theorem6"), "theorem6/theorem6.png")
 
     def md(name: str) -> str:
         return (folder / name).read_text()
@@ -704,7 +695,8 @@ def reproduce_all(
               f"(`config.toml`); {len(chosen)} seeds for Tables III and V ({SEEDS_RULE}); ABM seeds "
               f"{ABM_FIRST_SEED}..{ABM_FIRST_SEED + size['abm_seeds'] - 1} per rho for Tables II and IV; retraining "
               f"size `{size['retrain_size']}` over {size['retrain_generations']} generations, one seed per domain. "
-              f"Wall time {wall:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ").\n\n"
+              f"Wall time of this invocation (finished runs are reused): {wall:.0f} s ("
+              + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ").\n\n"
               "## At a glance\n\n" + "\n".join(f"- {line}" for line in glance))
     report = write_report(folder, header, [
         ("Table II", md("table2.md")),
