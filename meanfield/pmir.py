@@ -15,9 +15,8 @@ import numpy as np
 
 from meanfield.gaussian import mixture_moments
 from sdce.config import SDCEConfig
-from sdce.economics.posted_prices import marginal_unit_values
-from sdce.economics.technology import collapse_factor, elasticities, quality
-from sdce.pmir import Generation, PMIRState, generation_rounds, initial_state
+from sdce.economics.technology import collapse_factor
+from sdce.pmir import Generation, PMIRState, full_market_value_scale, generation_rounds, initial_state
 
 NOISE_NODES = 3  # Gauss-Hermite nodes per type for the running-mean noise
 
@@ -28,19 +27,11 @@ def noise_nodes(count: int = NOISE_NODES):
     return jnp.asarray(nodes, jnp.float32), jnp.asarray(weights / weights.sum(), jnp.float32)
 
 
-def _split(values, count: int):
-    return jnp.repeat(values, count)
-
-
 def initial_pmir(cfg: SDCEConfig, econ, phi, rho) -> PMIRState:
-    """The PMIR state at round 0: posted prices at `initial_price`, v_j from buying everything."""
-    nodes, node_weights = noise_nodes()
-    capacity = cfg.capacity * econ.weight
-    bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], cfg.n_trainers))
-    gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
-    q = quality(econ.productivity, phi @ bundles / cfg.capacity, (1 - phi) @ bundles / cfg.capacity, gamma, delta)
-    values = marginal_unit_values(phi, bundles, q, gamma, delta, econ.money_per_quality)
-    return initial_state(cfg, phi.shape[0] * nodes.shape[0], (values * bundles).sum(0) / bundles.sum(0))
+    """The PMIR state at round 0 for the type grid split at the noise nodes."""
+    value_scale = full_market_value_scale(cfg, phi, cfg.capacity * econ.weight, cfg.capacity, econ.productivity,
+                                          econ.money_per_quality, rho)
+    return initial_state(cfg, phi.shape[0] * NOISE_NODES, value_scale)
 
 
 def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares, fidelity, first: bool):
@@ -55,7 +46,7 @@ def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares,
     else:
         public = mixture_moments(shares, models.means, models.covs)
         source = mixture_moments(shares, models.means, models.covs, cfg.temperature)
-    gen = Generation(_split(phi, g), jnp.outer(cfg.capacity * econ.weight, node_weights).ravel(),
+    gen = Generation(jnp.repeat(phi, g), jnp.outer(cfg.capacity * econ.weight, node_weights).ravel(),
                      jnp.tile(nodes, k), econ.productivity, econ.money_per_quality,
                      collapse_factor(fidelity, cfg.kappa_q), p_moments, source, public)
     pmir, bundles, payments, mr, curves = generation_rounds(cfg, gen, pmir, jax.random.key(0), cfg.pmir_rounds,

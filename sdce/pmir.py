@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 from ott.tools.gaussian_mixture.gaussian import Gaussian
 
+from meanfield.gaussian import mixture_moments
 from sdce.config import SDCEConfig
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.posted_prices import (
@@ -101,6 +102,15 @@ def initial_state(cfg: SDCEConfig, n: int, value_scale) -> PMIRState:
                      jnp.asarray(value_scale, jnp.float32))
 
 
+def full_market_value_scale(cfg: SDCEConfig, phi, capacity, volume, productivity, money_per_quality, rho):
+    """v_j at round 0: trainer j's mean marginal value of a unit when every trainer buys everything."""
+    bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], cfg.n_trainers))
+    gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    q = quality(productivity, phi @ bundles / volume, (1 - phi) @ bundles / volume, gamma, delta)
+    values = marginal_unit_values(phi, bundles, q, gamma, delta, money_per_quality)
+    return (values * bundles).sum(0) / bundles.sum(0)
+
+
 def new_generation(state: PMIRState) -> PMIRState:
     """Producers have just chosen a new provenance: the running means restart."""
     return state._replace(signal_sum=jnp.zeros_like(state.signal_sum), signal_count=jnp.zeros_like(state.signal_count))
@@ -119,12 +129,6 @@ def critic_features(s):
     """(1, rho, rho², level) of states s = (..., 2)."""
     rho, level = s[..., 0], s[..., 1]
     return jnp.stack([jnp.ones_like(rho), rho, rho**2, level], axis=-1)
-
-
-def _mixture_moments(weights, means, covs):
-    mean = weights @ means
-    centred = means - mean
-    return mean, jnp.einsum("k,kij->ij", weights, covs) + jnp.einsum("k,ki,kj->ij", weights, centred, centred)
 
 
 def _w2(mean_a, cov_a, mean_b, cov_b):
@@ -156,13 +160,10 @@ def outcome(cfg: SDCEConfig, gen: Generation, bundles, phi_hat, prices, volume) 
     paid = prices @ bundles
     reward = (gen.money * q - paid + levers.subsidy * (phi_hat @ bundles)) / (volume / m)
     own_rho = synthetic / jnp.maximum(human + synthetic, 1e-30)
-    (p_mean, p_cov), (s_mean, s_cov) = gen.p_moments, gen.source_moments
-    means = (1 - own_rho)[:, None] * p_mean + own_rho[:, None] * s_mean
-    second = ((1 - own_rho)[:, None, None] * (p_cov + jnp.outer(p_mean, p_mean))
-              + own_rho[:, None, None] * (s_cov + jnp.outer(s_mean, s_mean)))
-    covs = second - jnp.einsum("ki,kj->kij", means, means)
+    sources = tuple(jnp.stack(pair) for pair in zip(gen.p_moments, gen.source_moments))  # p and q̃_t
+    means, covs = jax.vmap(lambda r: mixture_moments(jnp.stack([1 - r, r]), *sources))(own_rho)
     shares = q / jnp.maximum(q.sum(), 1e-30)
-    drift = _w2(*_mixture_moments(shares, means, covs), *gen.public_moments)
+    drift = _w2(*mixture_moments(shares, means, covs), *gen.public_moments)
     return Outcome(rho, q, paid, reward, reward - cfg.shaping_beta * drift, drift, gamma, delta)
 
 
@@ -247,8 +248,7 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
         return o.shaped + cfg.discount * future
 
     jac = jax.jacrev(objective)(bundles)  # (M, N, M)
-    influence = jnp.diagonal(jac, axis1=0, axis2=2)  # (N, M): d objective_j / d b_ij
-    influence = jax.lax.stop_gradient(influence)
+    influence = jnp.diagonal(jac, axis1=0, axis2=2)  # (N, M): d objective_j / d b_ij, a constant in `surrogate`
 
     def surrogate(theta):
         probs = jax.nn.sigmoid(jnp.einsum("nmf,mf->nm", x, theta))
@@ -282,9 +282,6 @@ def generation_rounds(cfg: SDCEConfig, gen: Generation, state: PMIRState, key, r
     """`rounds` rounds of Algorithm 1 at fixed provenance and models: the final state, the last round's bundles and
     payments, the producers' marginal revenue of provenance averaged over the rounds, and the learning curves."""
 
-    def body(state, key):
-        state, (bundles, payments, mr, curves) = _round(cfg, stochastic, gen, state, key)
-        return state, (bundles, payments, mr, curves)
-
-    state, (bundles, payments, mr, curves) = jax.lax.scan(body, new_generation(state), jax.random.split(key, rounds))
+    state, (bundles, payments, mr, curves) = jax.lax.scan(partial(_round, cfg, stochastic, gen),
+                                                          new_generation(state), jax.random.split(key, rounds))
     return state, bundles[-1], payments[-1], mr.mean(0), curves

@@ -28,7 +28,6 @@ from sdce.economics.payments import (
     statutory_marginal_revenue,
     statutory_payments,
 )
-from sdce.economics.posted_prices import marginal_unit_values
 from sdce.economics.producers import producer_surplus
 from sdce.economics.policy import lump_sum_transfer, policy_cost
 from sdce.economics.signals import perceived_provenance, signal_variance
@@ -85,9 +84,11 @@ class SDCEModel(mesa.Model):
         self.pmir = None
         self.learning_curves: list[dict[str, float]] = []
         if cfg.regime == "pmir":
-            from sdce.pmir import initial_state
+            from sdce.pmir import full_market_value_scale, initial_state
 
-            self.pmir = initial_state(cfg, n, self._full_market_unit_value())
+            money = revenue(cfg.output_price, self.revenue_weights, 1.0, self.volume, cfg.n_trainers)
+            self.pmir = initial_state(cfg, n, full_market_value_scale(
+                cfg, phi, self.producer_state.capacity, self.volume, self.productivity, money, self.rho))
         self.bundles = np.zeros((n, cfg.n_trainers))
         self.ledger: list[dict[str, float]] = []
 
@@ -178,17 +179,6 @@ class SDCEModel(mesa.Model):
         mean, cov = self.public_model.moments()
         p_mean, p_cov = self.p.moments()
         self.w2_moments = float(w2_gaussian(mean, cov, p_mean, p_cov))
-
-    def _full_market_unit_value(self) -> np.ndarray:
-        """v_j when every trainer buys everything at generation 0: each trainer's mean marginal value of a unit."""
-        cfg, state = self.config, self.producer_state
-        bundles = np.repeat(state.capacity[:, None], cfg.n_trainers, 1)
-        gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
-        money = revenue(cfg.output_price, self.revenue_weights, 1.0, self.volume, cfg.n_trainers)
-        q = quality(self.productivity, state.phi @ bundles / self.volume, (1 - state.phi) @ bundles / self.volume,
-                    gamma, delta)
-        values = marginal_unit_values(state.phi, bundles, q, gamma, delta, money)
-        return (values * bundles).sum(0) / bundles.sum(0)
 
     def _pmir_rounds(self, z: np.ndarray, money_per_quality: np.ndarray) -> SimpleNamespace:
         """PMIR: `pmir_rounds` rounds of Algorithm 1 at this generation's provenance and the current models."""
