@@ -501,7 +501,8 @@ def theorem6_section(result: dict, figure: str) -> str:
     """Markdown: PMIR's iterations to an epsilon-SDCE against epsilon (Theorem 6), with the figure."""
     pairs = ", ".join(f"ε = {e:g}: {i:g}" for e, i in zip(result["epsilon"], result["iterations"]))
     fitted = (f"fitted slope of log iterations on log ε: {result['slope']:.2f} (claimed: {result['claimed_slope']:g})"
-              if result["settled"] else f"no rate fitted: {result['note']}")
+              if np.isfinite(result["slope"]) else "no rate fitted")
+    fitted += f"; {result['note']}" if result["note"] else ""
     return (f"The continuum PMIR over {result['generations']} generations ({result['rounds']} market rounds). "
             f"Iterations to an ε-SDCE: {pairs}; {fitted}.\n\n![Theorem 6]({figure})")
 

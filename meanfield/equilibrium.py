@@ -39,6 +39,9 @@ from sdce.population import trainer_primitives
 STATIONARY_TOL = 1e-6  # max change of any state component in one generation at the fixed point
 MAX_GENERATIONS = 5000
 UNIQUE_TOL = 1e-4  # starts whose prices, provenance and rho agree within this reach "the same" equilibrium
+PMIR_GENERATIONS = 150  # PMIR: generations run from each start (each `pmir_rounds` market rounds)
+PMIR_WINDOW = 50  # PMIR: the last generations, over which the epsilon-SDCE is averaged
+PMIR_TREND_TOL = 0.02  # PMIR: largest relative change between the window's halves of a settled start
 
 
 def _distance(a: MarketState, b: MarketState):
@@ -81,8 +84,76 @@ def _starts(econ, first: MarketState, key, count: int) -> MarketState:
     covs = first.models.covs * scale
     rho = jax.vmap(lambda f: 1.0 - econ.weight @ f)(phi)
     models = GaussianModels(means, covs, *(jnp.broadcast_to(x, (count,) + x.shape) for x in first.models[2:]))
+    pmir = jax.tree.map(lambda x: jnp.broadcast_to(x, (count,) + x.shape), first.pmir)
     return MarketState(phi, jnp.broadcast_to(first.marginal_revenue, (count,) + phi.shape[1:]), rho,
-                       jnp.broadcast_to(first.fidelity, (count, m)), jnp.broadcast_to(first.shares, (count, m)), models)
+                       jnp.broadcast_to(first.fidelity, (count, m)), jnp.broadcast_to(first.shares, (count, m)), models,
+                       pmir)
+
+
+PMIR_KEYS = ("rho", "quality", "price", "kl", "received", "phi", "budget_gap", "fidelity_j", *WELFARE_KEYS)
+
+
+@partial(jax.jit, static_argnames=("cfg", "rule", "generations"))
+def _pmir_paths(econ, starts: MarketState, cfg: SDCEConfig, rule: str, generations: int):
+    """The continuum PMIR's generations from each start (vmapped): the outputs of `PMIR_KEYS`, stacked."""
+
+    def run(state):
+        def step(state, _):
+            new, out = _generation(cfg, GaussianWorld, rule, econ, state, first=False)
+            return new, {k: out[k] for k in PMIR_KEYS}
+
+        return jax.lax.scan(step, state, None, length=generations)[1]
+
+    return jax.vmap(run)(starts)
+
+
+def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> dict:
+    """PMIR's continuum SDCE as Theorem 6's epsilon-SDCE: Algorithm 1's expected dynamics (`meanfield.pmir`) run
+    `PMIR_GENERATIONS` generations from each start; the equilibrium is the mean over the last `PMIR_WINDOW`, epsilon
+    is the largest relative excursion of rho, Q and the mean price from it inside the window (constant-step Adam
+    and line 18 keep a small oscillation), and a start has settled when the window's two halves agree within
+    `PMIR_TREND_TOL`. Starts reach the same equilibrium when their means differ by less than the excursions."""
+    paths = jax.tree.map(np.asarray, _pmir_paths(econ, init, cfg, cfg.learning_rule, PMIR_GENERATIONS))
+    window = {k: v[:, -PMIR_WINDOW:] for k, v in paths.items()}
+    if not all(np.all(np.isfinite(window[k])) for k in ("rho", "quality", "price", "kl")):
+        raise ConfigError("equilibrium: the continuum PMIR produced non-finite values")
+    centre = {k: v.mean(1) for k, v in window.items()}
+    observables = ("rho", "quality", "price")
+    excursion = {k: np.abs(window[k] - centre[k][:, None]).max(1) for k in observables}  # (starts,)
+    epsilon = np.max([excursion[k] / np.maximum(np.abs(centre[k]), 1e-12) for k in observables], axis=0)
+    half = PMIR_WINDOW // 2
+    trend = np.max([np.abs(window[k][:, :half].mean(1) - window[k][:, half:].mean(1))
+                    / np.maximum(np.abs(centre[k]), 1e-12) for k in observables], axis=0)
+    converged = trend < PMIR_TREND_TOL
+    spread = {"price": float(np.max(np.abs(centre["price"] - centre["price"][0]))),
+              "provenance": float(np.max(np.abs(centre["phi"] - centre["phi"][0]))),
+              "rho": float(np.max(np.abs(centre["rho"] - centre["rho"][0])))}
+    same = all(spread[k] <= max(excursion[k2][0], UNIQUE_TOL) for k, k2 in
+               (("price", "price"), ("rho", "rho"))) and spread["provenance"] <= max(excursion["rho"][0], UNIQUE_TOL)
+    residuals = {
+        "best_response": float(np.abs(window["phi"][0, -1] - window["phi"][0, -2]).max() / cfg.adjust_rate),
+        "rho_consistency": float(abs(window["rho"][0, -1] - window["rho"][0, -2])),
+        "market_clearing": float(np.abs(window["budget_gap"][0]).max()),
+        "model": float(np.abs(window["fidelity_j"][0, -1] - window["fidelity_j"][0, -2]).max()),
+    }
+    kl = float(centre["kl"][0])
+    types = {"phi_bar": np.asarray(econ.phi_bar), "nu": np.asarray(econ.nu), "weight": np.asarray(econ.weight),
+             "provenance": centre["phi"][0], "price": centre["received"][0]}
+    return {
+        "rho_star": float(centre["rho"][0]), "quality_star": float(centre["quality"][0]),
+        "unit_price_star": float(centre["price"][0]),
+        "s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
+        "w_star": float(optimal_watermark(kl, cfg.collapse_weight, cfg.levers().psi)),
+        "welfare": {k: float(centre[k][0]) for k in WELFARE_KEYS}, "kl_star": kl,
+        "unique": bool(same and converged.all()), "start_spread": spread, "starts": starts,
+        "converged": converged.tolist(), "generations_to_converge": [PMIR_GENERATIONS] * starts,
+        "epsilon": epsilon.tolist(), "trend": trend.tolist(), "window": [PMIR_GENERATIONS - PMIR_WINDOW,
+                                                                          PMIR_GENERATIONS],
+        "residuals": residuals,
+        "price_star": _summary(types["price"], types["weight"]),
+        "provenance_star": _summary(types["provenance"], types["weight"]),
+        "regime": cfg.regime, "learning_rule": cfg.learning_rule, "types": types,
+    }
 
 
 def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
@@ -92,12 +163,11 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
                           f"(got family={cfg.family!r})")
     if starts < 1:
         raise ConfigError(f"equilibrium: starts must be >= 1 (got {starts})")
-    if cfg.regime == "pmir":
-        raise ConfigError("equilibrium: the continuum PMIR's learning dynamics do not settle to a stationary point "
-                          "(docs/model.md, section 6); use `sdce meanfield --regime pmir` for its trajectory")
     econ = economy(cfg, gaussian_p(cfg))
     _, first = trajectory(econ, cfg, GaussianWorld, cfg.learning_rule, 1)
     init = _starts(econ, first, jax.random.key(seed), starts)
+    if cfg.regime == "pmir":
+        return _pmir_equilibrium(cfg, econ, init, starts)
     state, final, out, its = _stationary(econ, init, cfg, cfg.learning_rule)
     out = jax.tree.map(np.asarray, out)
     if not np.all(np.isfinite(out["rho"])) or not np.all(np.isfinite(out["kl"])):
@@ -182,17 +252,9 @@ def quality_curve(cfg: SDCEConfig, rhos, generations: int = 400) -> dict:
 
 
 def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 2) -> dict:
-    """s* (eq. 10) and w* (eq. 12) at the SDCE of `cfg` without a policy; ConfigError if no SDCE is found. Under
-    `pmir`, whose continuum dynamics do not settle, at the continuum's state at the horizon T instead."""
+    """s* (eq. 10) and w* (eq. 12) at the SDCE of `cfg` without a policy (PMIR: its epsilon-SDCE); ConfigError if
+    no SDCE is found."""
     base = cfg.replace(policy="none", subsidy=0.0, watermark=0.0, royalty_cap=float("inf"), transfer=0.0)
-    if cfg.regime == "pmir":  # no stationary SDCE (docs/model.md §6): eq. (10), (12) at the continuum's generation T
-        from meanfield.solve import solve_meanfield
-
-        path = solve_meanfield(base)
-        kl, rho = float(path["kl"][-1]), float(path["rho"][-1])
-        return {"s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
-                "w_star": float(optimal_watermark(kl, cfg.collapse_weight, base.levers().psi)),
-                "rho_star": rho, "kl_star": kl, "at": f"continuum PMIR at generation T = {cfg.generations}"}
     try:
         result = solve_equilibrium(base, starts=starts)
     except ConfigError as exc:

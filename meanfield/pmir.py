@@ -16,7 +16,17 @@ import numpy as np
 from meanfield.gaussian import mixture_moments
 from sdce.config import SDCEConfig
 from sdce.economics.technology import collapse_factor
-from sdce.pmir import Generation, PMIRState, full_market_value_scale, generation_rounds, initial_state
+from sdce.pmir import (
+    EXPLORATION_NODES,
+    EXPLORATION_SD,
+    PRICE_COPIES,
+    Generation,
+    PMIRState,
+    generation_rounds,
+    initial_state,
+    myopic_start,
+    policy_fields,
+)
 
 NOISE_NODES = 3  # Gauss-Hermite nodes per type for the running-mean noise
 
@@ -27,18 +37,27 @@ def noise_nodes(count: int = NOISE_NODES):
     return jnp.asarray(nodes, jnp.float32), jnp.asarray(weights / weights.sum(), jnp.float32)
 
 
+def price_copies(cfg: SDCEConfig):
+    """Posted / base price and mass share of a sub-producer's copies: greedy (1 - epsilon), then exploring at the
+    Gauss-Hermite nodes of the lognormal perturbation exp(sd e) (epsilon times the node weights)."""
+    nodes, weights = noise_nodes(EXPLORATION_NODES)
+    shift = jnp.concatenate([jnp.ones(1), jnp.exp(EXPLORATION_SD * nodes)])
+    return shift, jnp.concatenate([jnp.asarray([1 - cfg.exploration]), cfg.exploration * weights])
+
+
 def initial_pmir(cfg: SDCEConfig, econ, phi, rho) -> PMIRState:
     """The PMIR state at round 0 for the type grid split at the noise nodes."""
-    value_scale = full_market_value_scale(cfg, phi, cfg.capacity * econ.weight, cfg.capacity, econ.productivity,
-                                          econ.money_per_quality, rho)
-    return initial_state(cfg, phi.shape[0] * NOISE_NODES, value_scale)
+    start = myopic_start(cfg, phi, cfg.capacity * econ.weight, cfg.capacity, econ.productivity, econ.money_per_quality,
+                         rho)
+    return initial_state(cfg, phi.shape[0] * NOISE_NODES * PRICE_COPIES, *start)
 
 
 def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares, fidelity, first: bool):
     """One generation's rounds in the continuum: bundles and payments by type (K, M), the marginal revenue of
     provenance by type (K,), the new PMIR state and the learning curves."""
     nodes, node_weights = noise_nodes()
-    g = nodes.shape[0]
+    shift, copy_mass = price_copies(cfg)
+    g, c = nodes.shape[0], shift.shape[0]
     k = phi.shape[0]
     p_moments = mixture_moments(*econ.p)
     if first:
@@ -46,10 +65,12 @@ def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares,
     else:
         public = mixture_moments(shares, models.means, models.covs)
         source = mixture_moments(shares, models.means, models.covs, cfg.temperature)
-    gen = Generation(jnp.repeat(phi, g), jnp.outer(cfg.capacity * econ.weight, node_weights).ravel(),
-                     jnp.tile(nodes, k), econ.productivity, econ.money_per_quality,
-                     collapse_factor(fidelity, cfg.kappa_q), p_moments, source, public)
+    sub_mass = jnp.outer(node_weights, copy_mass).ravel()  # within a type, (noise node, copy), copy fastest
+    gen = Generation(jnp.repeat(phi, g * c), jnp.outer(cfg.capacity * econ.weight, sub_mass).ravel(),
+                     jnp.tile(jnp.repeat(nodes, c), k), jnp.tile(shift, k * g), econ.productivity,
+                     econ.money_per_quality, collapse_factor(fidelity, cfg.kappa_q), p_moments, source, public,
+                     **policy_fields(cfg))
     pmir, bundles, payments, mr, curves = generation_rounds(cfg, gen, pmir, jax.random.key(0), cfg.pmir_rounds,
                                                             False)
-    by_type = (lambda a: a.reshape((k, g) + a.shape[1:]).sum(1))
-    return by_type(bundles), by_type(payments), mr.reshape(k, g) @ node_weights, pmir, curves
+    by_type = (lambda a: a.reshape((k, g * c) + a.shape[1:]).sum(1))
+    return by_type(bundles), by_type(payments), mr.reshape(k, g * c) @ sub_mass, pmir, curves

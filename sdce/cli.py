@@ -250,9 +250,8 @@ def meanfield(
         if as_json:
             print(json.dumps(result))
         else:
-            _out().print(result["note"] or f"iterations to an eps-SDCE: "
-                         f"{dict(zip(result['epsilon'], result['iterations']))}; fitted slope {result['slope']:.2f} "
-                         f"(claimed {result['claimed_slope']:.0f})")
+            _out().print(f"iterations to an eps-SDCE: {dict(zip(result['epsilon'], result['iterations']))}; fitted "
+                         f"slope {result['slope']:.2f} (claimed {result['claimed_slope']:.0f}) {result['note']}")
             _out().print(f"figure: {out}/theorem6.png")
         return
     from meanfield.plots import plot_meanfield

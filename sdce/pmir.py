@@ -42,9 +42,10 @@ from sdce.economics.signals import signal_variance
 from sdce.economics.technology import elasticities, quality
 
 N_FEATURES = 4  # see `features`
-INITIAL_POLICY = (2.0, 0.0, 0.0, 0.0)  # pi = sigmoid(2) = 0.88: buy most content, indifferent to features
 N_CRITIC = 4  # 1, rho, rho², price level
 EXPLORATION_SD = 0.5  # sd of an exploring producer's log-price perturbation
+EXPLORATION_NODES = 3  # the continuum's Gauss-Hermite nodes for that perturbation
+PRICE_COPIES = 1 + EXPLORATION_NODES  # the continuum's copies of a sub-producer: greedy, then exploring
 INPUT_FLOOR = 1e-9  # least share of V of each input in Q_j: a trainer buying none of one input has finite gradients
 W2_FLOOR = 1e-12  # W2 = sqrt(W2² + floor): differentiable at zero drift
 
@@ -76,12 +77,16 @@ class Generation(NamedTuple):
     phi: jax.Array  # (N,) true provenance
     capacity: jax.Array  # (N,) h̄_i (the continuum: h̄ times the sub-producer's mass)
     nodes: jax.Array  # (N,) signal-noise node of each sub-producer (continuum; zeros in the ABM)
+    shift: jax.Array  # (N,) posted / base price of each sub-producer (continuum: 1, or an exploration node; ABM: 1)
     productivity: jax.Array  # Z_j (M,)
     money: jax.Array  # P_Q kappa_j V / M (M,)
     collapse: jax.Array  # exp(-kappa_Q D_j) of the current models (M,)
     p_moments: tuple  # (mean, cov) of p
     source_moments: tuple  # (mean, cov) of the tempered public model q̃_t that synthetic data is drawn from
     public_moments: tuple  # (mean, cov) of q_t
+    subsidy: jax.Array  # s of the policy in force (traced, so that policies share one compilation)
+    psi: jax.Array  # detectability of the signals
+    price_cap: jax.Array  # p̄ under a royalty cap, else inf
 
 
 def _adam(rate: float) -> optax.GradientTransformation:
@@ -90,9 +95,10 @@ def _adam(rate: float) -> optax.GradientTransformation:
     return optax.apply_if_finite(optax.adam(rate), max_consecutive_errors=10**9)
 
 
-def initial_state(cfg: SDCEConfig, n: int, value_scale) -> PMIRState:
+def initial_state(cfg: SDCEConfig, n: int, value_scale, theta) -> PMIRState:
+    """Round 0: policies `theta` (M, F), prices at `initial_price`, empty buffers and a zero critic."""
     m = cfg.n_trainers
-    theta = jnp.tile(jnp.asarray(INITIAL_POLICY, jnp.float32), (m, 1))
+    theta = jnp.asarray(theta, jnp.float32)
     critic = jnp.zeros((m, N_CRITIC), jnp.float32)
     opt = _adam(cfg.policy_rate)
     learner = Learner(theta, critic, jax.vmap(opt.init)(theta), jax.vmap(opt.init)(critic),
@@ -102,13 +108,20 @@ def initial_state(cfg: SDCEConfig, n: int, value_scale) -> PMIRState:
                      jnp.asarray(value_scale, jnp.float32))
 
 
-def full_market_value_scale(cfg: SDCEConfig, phi, capacity, volume, productivity, money_per_quality, rho):
-    """v_j at round 0: trainer j's mean marginal value of a unit when every trainer buys everything."""
+def myopic_start(cfg: SDCEConfig, phi, capacity, volume, productivity, money_per_quality, rho):
+    """v_j and the policies trainers start from: eq. (3)'s smoothed demand at round 0, when every trainer buys
+    everything at the initial price. Its logit (m_ij - p_i)/T is linear in the features because m_ij is linear in
+    phi_i: theta_j = ((mean_i m_ij - p_0)/T, (a_j - c_j)/T, 0, -v_j/T) with T = `bundle_temp`."""
     bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], cfg.n_trainers))
     gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
     q = quality(productivity, phi @ bundles / volume, (1 - phi) @ bundles / volume, gamma, delta)
     values = marginal_unit_values(phi, bundles, q, gamma, delta, money_per_quality)
-    return (values * bundles).sum(0) / bundles.sum(0)
+    value_scale = (values * bundles).sum(0) / bundles.sum(0)
+    slope = money_per_quality * q * (gamma / (phi @ bundles) - delta / ((1 - phi) @ bundles))
+    temp = cfg.bundle_temp
+    theta = jnp.stack([(values.mean(0) - cfg.initial_price) / temp, slope / temp, jnp.zeros_like(slope),
+                       -value_scale / temp], axis=1)
+    return value_scale, theta
 
 
 def new_generation(state: PMIRState) -> PMIRState:
@@ -116,13 +129,14 @@ def new_generation(state: PMIRState) -> PMIRState:
     return state._replace(signal_sum=jnp.zeros_like(state.signal_sum), signal_count=jnp.zeros_like(state.signal_count))
 
 
-def features(phi_hat, prices, rho, value_scale):
-    """x_ij = (1, phĩ_i - mean phĩ, rho (phĩ_i - mean phĩ), (p_i - mean p) / v_j), shape (N, M, F). Centred,
-    so the intercept carries the level of demand and the other coefficients the trainer's relative preferences."""
+def features(phi_hat, prices, rho, value_scale, weights):
+    """x_ij = (1, phĩ_i - mean phĩ, rho (phĩ_i - mean phĩ), (p_i - mean p) / v_j), shape (N, M, F), means weighted
+    by capacity. Centred, so the intercept carries the level of demand and the other coefficients the trainer's
+    relative preferences."""
     n, m = phi_hat.shape[0], value_scale.shape[0]
-    provenance = jnp.broadcast_to((phi_hat - phi_hat.mean())[:, None], (n, m))
+    provenance = jnp.broadcast_to((phi_hat - weights @ phi_hat)[:, None], (n, m))
     return jnp.stack([jnp.ones((n, m)), provenance, rho * provenance,
-                      (prices - prices.mean())[:, None] / value_scale], axis=-1)
+                      (prices - weights @ prices)[:, None] / value_scale], axis=-1)
 
 
 def critic_features(s):
@@ -150,7 +164,6 @@ class Outcome(NamedTuple):
 
 def outcome(cfg: SDCEConfig, gen: Generation, bundles, phi_hat, prices, volume) -> Outcome:
     """Lines 6-10 for bundles (N, M): quality, rho, what trainers pay, and the shaped rewards."""
-    levers = cfg.levers()
     m = bundles.shape[1]
     human, synthetic = gen.phi @ bundles, (1 - gen.phi) @ bundles
     rho = contamination_ratio(bundles.sum(1), gen.phi)
@@ -158,7 +171,7 @@ def outcome(cfg: SDCEConfig, gen: Generation, bundles, phi_hat, prices, volume) 
     q = quality(gen.productivity, jnp.maximum(human / volume, INPUT_FLOOR),
                 jnp.maximum(synthetic / volume, INPUT_FLOOR), gamma, delta, gen.collapse)
     paid = prices @ bundles
-    reward = (gen.money * q - paid + levers.subsidy * (phi_hat @ bundles)) / (volume / m)
+    reward = (gen.money * q - paid + gen.subsidy * (phi_hat @ bundles)) / (volume / m)
     own_rho = synthetic / jnp.maximum(human + synthetic, 1e-30)
     sources = tuple(jnp.stack(pair) for pair in zip(gen.p_moments, gen.source_moments))  # p and q̃_t
     means, covs = jax.vmap(lambda r: mixture_moments(jnp.stack([1 - r, r]), *sources))(own_rho)
@@ -171,10 +184,9 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
     """One round of Algorithm 1 (lines 4-19); returns the new state, the round's bundles and payments, the
     producers' marginal revenue of provenance, and the learning-curve entries."""
     k_signal, k_bundle, k_batch, k_explore, k_noise = jax.random.split(key, 5)
-    levers = cfg.levers()
     n, m = gen.phi.shape[0], cfg.n_trainers
     volume = gen.capacity.sum()
-    noise_sd = jnp.sqrt(signal_variance(cfg.signal_sd, levers.psi))
+    noise_sd = jnp.sqrt(signal_variance(cfg.signal_sd, gen.psi))
     count = state.signal_count + 1
     if stochastic:  # one signal per producer per round; the estimate is the running mean (Theorem 5)
         signal_sum = state.signal_sum + gen.phi + noise_sd * jax.random.normal(k_signal, (n,))
@@ -186,12 +198,12 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
     learner, prices = state.learner, state.prices
     if stochastic:  # epsilon-greedy (Assumption 3): an exploring producer posts a perturbed price this round
         explore = jax.random.bernoulli(k_explore, cfg.exploration, (n,))
-        wander = jnp.minimum(prices * jnp.exp(EXPLORATION_SD * jax.random.normal(k_noise, (n,))), cfg.royalty_cap)
+        wander = jnp.minimum(prices * jnp.exp(EXPLORATION_SD * jax.random.normal(k_noise, (n,))), gen.price_cap)
         posted = jnp.where(explore, wander, prices)
-    else:  # the continuum's expected dynamics: greedy prices, the step scaled by the share that does not explore
-        posted = prices
+    else:  # the continuum: each sub-producer has a greedy copy (shift 1) and exploring copies at lognormal nodes
+        posted = jnp.minimum(prices * gen.shift, gen.price_cap)
 
-    x = features(perceived, posted, state.rho, state.value_scale)
+    x = features(perceived, posted, state.rho, state.value_scale, gen.capacity / volume)
     logits = jnp.einsum("nmf,mf->nm", x, learner.theta)
     pi = jax.nn.sigmoid(logits)
     if stochastic:
@@ -241,18 +253,20 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
     step, critic_opt = jax.vmap(opt.update)(critic_grad, learner.critic_opt)
     critic = optax.apply_updates(critic, step)
 
-    # line 15: policy gradient, influence-function estimator: d E[b_ij]/d theta_j times d[r̃_j + gamma V_j(s')]/d b_ij
-    def objective(b):
-        o = outcome(cfg, gen, b, perceived, posted, volume)
-        future = jnp.einsum("mc,c->m", critic, critic_features(jnp.stack([o.rho, level])))
-        return o.shaped + cfg.discount * future
-
-    jac = jax.jacrev(objective)(bundles)  # (M, N, M)
+    # line 15: policy gradient, influence-function estimator: d E[b_ij]/d theta_j times d[r̃_j + gamma V_j(s')]/d b_ij.
+    # Mean-field decoupling (Definition 1, Theorem 6's proof): a trainer takes the market state s' = (rho, level) as
+    # given, so gamma V_j(s') does not move with its own bundle and the influence is d r̃_j / d b_ij.
+    jac = jax.jacrev(lambda b: outcome(cfg, gen, b, perceived, posted, volume).shaped)(bundles)  # (M, N, M)
     influence = jnp.diagonal(jac, axis1=0, axis2=2)  # (N, M): d objective_j / d b_ij, a constant in `surrogate`
 
+    entropy_weight = cfg.bundle_temp * m / volume  # T per unit of V / M, the units of the reward
+
     def surrogate(theta):
-        probs = jax.nn.sigmoid(jnp.einsum("nmf,mf->nm", x, theta))
-        return -(gen.capacity[:, None] * probs * influence).sum(0)  # minus, per trainer: optax minimises
+        z = jnp.einsum("nmf,mf->nm", x, theta)
+        probs = jax.nn.sigmoid(z)
+        entropy = jax.nn.softplus(z) - z * probs  # binary entropy of pi_ij
+        objective = gen.capacity[:, None] * (probs * influence + entropy_weight * entropy)
+        return -objective.sum(0)  # minus, per trainer: optax minimises
 
     actor_grad = jax.grad(lambda theta: surrogate(theta).sum())(learner.theta)  # row j depends on theta_j only
     step, actor_opt = jax.vmap(opt.update)(actor_grad, learner.actor_opt)
@@ -261,9 +275,13 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
     # line 18: base prices along the gradient of expected receipts (projected on [0, p̄])
     gradient = price_gradient(posted, pi, cfg.capacity, values, bundles, out.paid, learner.theta[:, 3],
                               state.value_scale)  # for one producer of capacity h̄ (a continuum type: per member)
-    step_size = cfg.learning_rate if stochastic else (1 - cfg.exploration) * cfg.learning_rate
-    new_prices = jnp.where(jnp.isfinite(gradient), jnp.clip(prices + step_size * gradient, 0.0, cfg.royalty_cap),
-                           prices)
+    if not stochastic:  # the expected step of a parent: its copies' gradients weighted by their masses
+        by_parent = gradient.reshape(-1, PRICE_COPIES)
+        mass = gen.capacity.reshape(-1, PRICE_COPIES)
+        expected = (by_parent * mass).sum(1) / jnp.maximum(mass.sum(1), 1e-30)
+        gradient = jnp.repeat(expected, PRICE_COPIES)
+    new_prices = jnp.where(jnp.isfinite(gradient),
+                           jnp.clip(prices + cfg.learning_rate * gradient, 0.0, gen.price_cap), prices)
 
     marginal_revenue = provenance_marginal_revenue(posted, pi, gen.capacity, gen.phi, bundles, out.quality,
                                                    out.gamma, out.delta, gen.money, values, out.paid,
@@ -277,11 +295,23 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
     return new_state, (bundles, payments, marginal_revenue, curves)
 
 
-@partial(jax.jit, static_argnames=("cfg", "rounds", "stochastic"))
+def policy_fields(cfg: SDCEConfig) -> dict:
+    """The `Generation` fields of `cfg`'s policy: subsidy, detectability and price cap."""
+    levers = cfg.levers()
+    cap = cfg.royalty_cap if cfg.policy == "royalty-cap" else float("inf")
+    return {"subsidy": jnp.float32(levers.subsidy), "psi": jnp.float32(levers.psi), "price_cap": jnp.float32(cap)}
+
+
 def generation_rounds(cfg: SDCEConfig, gen: Generation, state: PMIRState, key, rounds: int, stochastic: bool):
     """`rounds` rounds of Algorithm 1 at fixed provenance and models: the final state, the last round's bundles and
-    payments, the producers' marginal revenue of provenance averaged over the rounds, and the learning curves."""
+    payments, the producers' marginal revenue of provenance averaged over the rounds, and the learning curves.
+    The policy travels in `gen`, so configurations that differ only in their policy share one compilation."""
+    structural = cfg.replace(policy="none", subsidy=0.0, watermark=0.0, royalty_cap=float("inf"), transfer=0.0)
+    return _generation_rounds(structural, gen, state, key, rounds, stochastic)
 
+
+@partial(jax.jit, static_argnames=("cfg", "rounds", "stochastic"))
+def _generation_rounds(cfg: SDCEConfig, gen: Generation, state: PMIRState, key, rounds: int, stochastic: bool):
     state, (bundles, payments, mr, curves) = jax.lax.scan(partial(_round, cfg, stochastic, gen),
                                                           new_generation(state), jax.random.split(key, rounds))
     return state, bundles[-1], payments[-1], mr.mean(0), curves

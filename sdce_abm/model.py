@@ -84,10 +84,10 @@ class SDCEModel(mesa.Model):
         self.pmir = None
         self.learning_curves: list[dict[str, float]] = []
         if cfg.regime == "pmir":
-            from sdce.pmir import full_market_value_scale, initial_state
+            from sdce.pmir import initial_state, myopic_start
 
             money = revenue(cfg.output_price, self.revenue_weights, 1.0, self.volume, cfg.n_trainers)
-            self.pmir = initial_state(cfg, n, full_market_value_scale(
+            self.pmir = initial_state(cfg, n, *myopic_start(
                 cfg, phi, self.producer_state.capacity, self.volume, self.productivity, money, self.rho))
         self.bundles = np.zeros((n, cfg.n_trainers))
         self.ledger: list[dict[str, float]] = []
@@ -185,7 +185,7 @@ class SDCEModel(mesa.Model):
         import jax
         import jax.numpy as jnp
 
-        from sdce.pmir import Generation, generation_rounds
+        from sdce.pmir import Generation, generation_rounds, policy_fields
 
         cfg, state = self.config, self.producer_state
         p_moments = self.p.moments()
@@ -193,9 +193,11 @@ class SDCEModel(mesa.Model):
         source = p_moments if self.public_model is None else self.synthetic_source.moments()
         fidelity = np.array([t.fidelity for t in self.trainers])
         f32 = partial(jnp.asarray, dtype=jnp.float32)
-        gen = Generation(f32(state.phi), f32(state.capacity), jnp.zeros(cfg.n_producers, jnp.float32), f32(z),
+        gen = Generation(f32(state.phi), f32(state.capacity), jnp.zeros(cfg.n_producers, jnp.float32),
+                         jnp.ones(cfg.n_producers, jnp.float32), f32(z),
                          f32(money_per_quality), f32(collapse_factor(fidelity, cfg.kappa_q)),
-                         tuple(map(f32, p_moments)), tuple(map(f32, source)), tuple(map(f32, public)))
+                         tuple(map(f32, p_moments)), tuple(map(f32, source)), tuple(map(f32, public)),
+                         **policy_fields(cfg))
         key = jax.random.PRNGKey(int(self.rng.integers(2**31)))
         self.pmir, bundles, payments, marginal_revenue, curves = generation_rounds(
             cfg, gen, self.pmir, key, cfg.pmir_rounds, True)
