@@ -406,7 +406,7 @@ def table5(runs: pd.DataFrame, out: Path, cfg: SDCEConfig | None = None, policy_
         f"{_settings_md(runs, cfg)} Q (rel.) is over the `unregulated` Q_T of the same seed (as the paper's 1.231 "
         f"for no intervention); Δwelfare = W_T − W_T(no intervention), same seed. Levels: "
         f"{level_text}. s* is eq. (10) resolved as `sdce run --subsidy optimal` does (at the continuum SDCE; for "
-        "`pmir`, whose continuum does not settle, at its state at generation T); the paper gives no "
+        "`pmir`, at its epsilon-SDCE); the paper gives no "
         f"cap or transfer level, so ours are fixed, untuned rules: p̄ = {CAP_FRACTION:g} × the mean price per unit "
         f"and the transfer = {TRANSFER_FRACTION:g} × the mean payment per producer, both of the run without a "
         f"policy at seed {REFERENCE_SEED} at T; one level for every seed, as a regulator sets one cap, not one per "

@@ -3,8 +3,10 @@
 Each producer type k is split into G sub-producers at the Gauss-Hermite nodes of its signal noise (masses
 w_k times the node weights): in the continuum the running-mean estimate of a producer after r signals is
 phi_k + sigma e / sqrt(r), e ~ N(0, 1), and a sub-producer carries one node e. The rounds are `sdce.pmir`'s with
-`stochastic=False`: expected bundles h̄ pi, the expected minibatch TD loss, and greedy prices with the step scaled
-by the share 1 - epsilon of producers that do not explore. Types are aggregated back by summing over their nodes.
+`stochastic=False`: expected bundles h̄ pi and the expected minibatch TD loss. Each sub-producer also has price
+copies (`price_copies`): greedy (mass 1 - epsilon) and exploring at the Gauss-Hermite nodes of the lognormal
+perturbation, and its base price moves by their mass-weighted line-18 gradient, the ABM's step in expectation.
+Types are aggregated back by summing over their sub-producers.
 """
 
 from __future__ import annotations
