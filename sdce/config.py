@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from calibration.table1 import TABLE_I
-from sdce.economics.policy import POLICIES, PolicyLevers, policy_levers
+from sdce.economics.policy import LEVEL_FIELDS, POLICIES, PolicyLevers, policy_levers
 from sdce.economics.technology import elasticities
 
 Regime = Literal["unregulated", "statutory", "shapley", "pmir", "intermediary"]
@@ -169,7 +169,7 @@ class SDCEConfig(BaseModel):
                   "royalty-cap": math.isfinite(self.royalty_cap)}
         stray = [name for name, set_ in levels.items() if set_ and self.policy != name]
         if stray:
-            field = {"royalty-cap": "royalty_cap"}.get(stray[0], stray[0])
+            field = LEVEL_FIELDS[stray[0]]
             raise ValueError(f"{field}={getattr(self, field)} is set but policy={self.policy!r}; set "
                              f"policy={stray[0]!r} (a level takes effect only with its policy)")
         if self.policy == "royalty-cap" and not math.isfinite(self.royalty_cap):

@@ -95,21 +95,12 @@ def test_bad_policy_input_is_refused(values, message):
         make_config(**values)
 
 
-def test_cli_policy_levels_and_optimal(tmp_path):
-    import json
-
+def test_cli_policy_bad_levels_exit_cleanly(tmp_path):
     from typer.testing import CliRunner
 
-    from meanfield.equilibrium import closed_form_policy_levels
     from sdce.cli import app
 
     runner = CliRunner()
-    result = runner.invoke(app, ["run", "--regime", "statutory", "--producers", "64", "--generations", "1",
-                                 "--policy", "subsidy", "--subsidy", "optimal", "--out", str(tmp_path), "--json"])
-    assert result.exit_code == 0, result.output
-    cfg = json.loads(result.stdout)["config"]
-    assert cfg["policy"] == "subsidy"
-    assert cfg["subsidy"] == pytest.approx(closed_form_policy_levels(make_config(regime="statutory"))["s_star"])
     for args, message in [(["--policy", "lottery"], "policy"), (["--subsidy", "lots"], "expected a number"),
                           (["--policy", "watermark", "--watermark", "-1"], "watermark")]:
         bad = runner.invoke(app, ["run", "--producers", "64", "--out", str(tmp_path), *args])
@@ -118,6 +109,24 @@ def test_cli_policy_levels_and_optimal(tmp_path):
     toml.write_text('technology = "retrain"\n')
     none = runner.invoke(app, ["run", "--config", str(toml), "--policy", "subsidy", "--subsidy", "optimal"])
     assert none.exit_code == 2 and "no" in none.output and "Traceback" not in none.output
+
+
+@pytest.mark.slow
+def test_cli_optimal_subsidy_is_s_star_at_the_sdce(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from meanfield.equilibrium import closed_form_policy_levels
+    from sdce.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--regime", "statutory", "--producers", "64", "--generations", "1",
+                                      "--policy", "subsidy", "--subsidy", "optimal", "--out", str(tmp_path),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    cfg = json.loads(result.stdout)["config"]
+    assert cfg["policy"] == "subsidy"
+    assert cfg["subsidy"] == pytest.approx(closed_form_policy_levels(make_config(regime="statutory"))["s_star"])
 
 
 def test_policy_sweep_resumes_and_reports_the_optimum(tmp_path):

@@ -15,6 +15,8 @@ from typing import NamedTuple
 from sdce.economics.signals import detectability
 
 POLICIES: tuple[str, ...] = ("none", "subsidy", "disclosure", "royalty-cap", "transfer", "watermark")
+LEVEL_FIELDS: dict[str, str] = {"subsidy": "subsidy", "watermark": "watermark", "royalty-cap": "royalty_cap",
+                                "transfer": "transfer"}  # the config field holding each policy's level
 
 
 class PolicyLevers(NamedTuple):

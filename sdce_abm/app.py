@@ -1,0 +1,259 @@
+"""The interactive market: Mesa's SolaraViz page for the ABM. Serve it with `sdce viz` (or `solara run
+sdce_abm.app`).
+
+The controls are Mesa user parameters: selects for the regime, the policy and the learning rule, and text inputs
+for the numbers, so that what a person types reaches the validated configuration (`sdce.config`) as typed. Reset
+builds a new market from the controls; a value the configuration rejects is shown on the page instead of a market.
+Step and Play advance one generation at a time. A checkbox overlays the mean-field limit (MODEL.md §9), dashed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import mesa
+import solara
+from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
+
+from sdce.config import REGIMES, ConfigError, SDCEConfig, make_config
+from sdce.dataworld.metrics import SinkhornNotConverged
+from sdce.economics.demand import DemandNotConverged
+from sdce.economics.policy import LEVEL_FIELDS, POLICIES
+from sdce_abm.live_figures import (
+    contamination_quality_figure,
+    price_drift_figure,
+    provenance_figure,
+    public_model_figure,
+    welfare_figure,
+)
+from sdce_abm.model import SDCEModel
+
+FIELDS = SDCEConfig.model_fields
+NUMBERS = {"n_producers": (int, "N, producers"), "n_trainers": (int, "M, trainers"),
+           "temperature": (float, "τ, sampling temperature"), "generations": (int, "T, generations")}
+DEFAULT_SEED = 17
+MODEL_PARAMS = {
+    "regime": {"type": "Select", "value": FIELDS["regime"].default, "values": list(REGIMES), "label": "regime"},
+    "policy": {"type": "Select", "value": FIELDS["policy"].default, "values": list(POLICIES), "label": "policy"},
+    "policy_level": {"type": "InputText", "value": "0", "label": "policy level (s, w, p̄ or lump sum)"},
+    **{name: {"type": "InputText", "value": str(FIELDS[name].default), "label": label}
+       for name, (_, label) in NUMBERS.items()},
+    "learning_rule": {"type": "Select", "value": FIELDS["learning_rule"].default, "values": ["mle", "wgf"],
+                      "label": "learning rule"},
+    "seed": {"type": "InputText", "value": str(DEFAULT_SEED), "label": "seed"},
+}
+DEFAULTS = {name: spec["value"] for name, spec in MODEL_PARAMS.items()}
+FAILURES = (ConfigError, DemandNotConverged, SinkhornNotConverged)  # shown on the page, never raised into it
+
+
+def _parse(name: str, text: str, kind: type) -> int | float:
+    try:
+        return kind(str(text).strip())
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name}: {str(text)!r} is not {noun}") from None
+
+
+def market_config(*, regime: str, policy: str, policy_level: str, n_producers: str, n_trainers: str,
+                  temperature: str, generations: str, learning_rule: str, seed: str) -> tuple[SDCEConfig, int]:
+    """The validated configuration and seed the page's controls describe. Raises ConfigError naming every control
+    it rejects: text that is not a number, and every value the configuration rejects."""
+    texts = {"n_producers": n_producers, "n_trainers": n_trainers, "temperature": temperature,
+             "generations": generations}
+    values: dict = {"regime": regime, "policy": policy, "learning_rule": learning_rule}
+    problems = []
+    for name, (kind, _) in NUMBERS.items():
+        try:
+            values[name] = _parse(name, texts[name], kind)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    try:
+        level = _parse("policy level", policy_level, float)
+        if policy in LEVEL_FIELDS:
+            values[LEVEL_FIELDS[policy]] = level
+        elif level != 0:
+            problems.append(f"policy level: policy {policy!r} takes no level (got {level:g}); set it to 0 or "
+                            f"choose one of {'|'.join(LEVEL_FIELDS)}")
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        market_seed = _parse("seed", seed, int)
+        if market_seed < 0:
+            problems.append(f"seed: must be an integer >= 0 (got {market_seed})")
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        config = make_config(values)  # numbers that did not parse are left at their defaults here
+    except ConfigError as exc:
+        problems += [line.strip() for line in str(exc).splitlines()[1:]]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config, market_seed
+
+
+class InteractiveMarket(mesa.Model):
+    """The market the page shows: an `SDCEModel` built from the controls (numbers as typed text), or why not.
+
+    A value the configuration rejects, or a numerical failure while stepping, sets `error` and stops the run
+    instead of raising into the server.
+    """
+
+    def __init__(self, *, regime: str = DEFAULTS["regime"], policy: str = DEFAULTS["policy"],
+                 policy_level: str = DEFAULTS["policy_level"], n_producers: str = DEFAULTS["n_producers"],
+                 n_trainers: str = DEFAULTS["n_trainers"], temperature: str = DEFAULTS["temperature"],
+                 generations: str = DEFAULTS["generations"], learning_rule: str = DEFAULTS["learning_rule"],
+                 seed: str = DEFAULTS["seed"]) -> None:
+        super().__init__()
+        self.market: SDCEModel | None = None
+        self.error: str | None = None
+        try:
+            config, market_seed = market_config(
+                regime=regime, policy=policy, policy_level=policy_level, n_producers=n_producers,
+                n_trainers=n_trainers, temperature=temperature, generations=generations,
+                learning_rule=learning_rule, seed=seed)
+            self.market = SDCEModel(config, seed=market_seed)
+        except FAILURES as exc:
+            self._stop(exc)
+
+    def _stop(self, exc: Exception) -> None:
+        self.error = str(exc)
+        self.running = False
+
+    def step(self) -> None:
+        """One generation of the market."""
+        if self.market is None:
+            self.running = False
+            return
+        try:
+            self.market.step()
+        except FAILURES as exc:
+            self._stop(exc)
+            return
+        self.running = self.market.running
+
+
+@lru_cache(maxsize=32)
+def meanfield_path(config: SDCEConfig) -> dict:
+    """The mean-field trajectory of `config` (generations 0..T): the dashed overlay."""
+    from meanfield.solve import solve_meanfield
+
+    result = solve_meanfield(config)
+    return {key: result[key] for key in ("rho", "quality", "price", "w2", "kl", "W", "W_realized")}
+
+
+def status_line(market: SDCEModel) -> str:
+    """The market's configuration and its generation, as one line of text."""
+    cfg = market.config
+    level = f" {getattr(cfg, LEVEL_FIELDS[cfg.policy]):g}" if cfg.policy in LEVEL_FIELDS else ""
+    return (f"regime {cfg.regime}, policy {cfg.policy}{level}; N={cfg.n_producers}, M={cfg.n_trainers}, "
+            f"τ={cfg.temperature:g}, rule {cfg.learning_rule}, seed {market.seed}. "
+            f"Generation {market.steps} of {cfg.generations}.")
+
+
+READOUT = (("ρ", "rho", "rho"), ("mean Q", "mean_quality", "quality"), ("mean price", "mean_price", "price"),
+           ("W2 (probe)", "w2_public", "w2"), ("KL", "kl_public", "kl"))
+
+
+def readout(market: SDCEModel, limit: dict | None) -> str:
+    """This generation's values as an HTML table, beside the mean-field limit's when it is overlaid. (Plain HTML:
+    Solara's Markdown would fetch KaTeX from a CDN.)"""
+    t = market.steps
+    rows = [(label, getattr(market, name), None if limit is None else limit[key][t]) for label, name, key in READOUT]
+    rows += [(label, market.welfare[key], None if limit is None else limit[key][t])
+             for label, key in (("W", "W"), ("W realised", "W_realized"))]
+    cell = "<td style='padding: 1px 12px'>{}</td>"
+    head = "<th></th><th>ABM</th>" + ("<th style='padding: 1px 12px'>mean-field</th>" if limit is not None else "")
+    body = "".join("<tr>" + cell.format(label) + cell.format(f"{abm:.4f}")
+                   + ("" if limit is None else cell.format(f"{mf:.4f}")) + "</tr>"
+                   for label, abm, mf in rows)
+    return (f"<table style='font-size: 90%; text-align: right'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+overlay_meanfield = solara.reactive(False)
+
+
+@solara.lab.task
+def meanfield_overlay(config: SDCEConfig) -> tuple[SDCEConfig, dict]:
+    """The overlay's trajectory, solved in the background (once per browser session and configuration)."""
+    return config, meanfield_path(config)
+
+
+def _limit(model: InteractiveMarket) -> dict | None:
+    """The mean-field trajectory of the market shown, when the toggle is on and it has been solved."""
+    if model.market is None or not overlay_meanfield.value or not meanfield_overlay.finished:
+        return None
+    config, path = meanfield_overlay.value
+    return path if config == model.market.config else None
+
+
+@solara.component
+def MarketStatus(model: InteractiveMarket):
+    """The configuration in force and the current values, the rejection message, and the mean-field toggle."""
+    update_counter.get()
+    config = model.market.config if model.market is not None else None
+
+    def solve_overlay():
+        if overlay_meanfield.value and config is not None:
+            meanfield_overlay(config)
+
+    solara.use_effect(solve_overlay, [overlay_meanfield.value, config])
+    with solara.Column(style={"padding": "12px"}):
+        if model.error is not None:
+            solara.Error(f"The market was not built. {model.error}", classes=["sdce-error"])
+            solara.Text("Correct the control, then press Reset.")
+            return
+        solara.Text(status_line(model.market), classes=["sdce-status"])
+        solara.HTML(tag="div", unsafe_innerHTML=readout(model.market, _limit(model))).meta(ref="readout")
+        solara.Checkbox(label="overlay the mean-field limit (dashed)", value=overlay_meanfield)
+        if overlay_meanfield.value and meanfield_overlay.pending:
+            solara.Info("solving the mean-field limit ...")
+        if overlay_meanfield.value and meanfield_overlay.error:
+            solara.Warning(f"no mean-field overlay: {meanfield_overlay.exception}")
+
+
+def _tile(model: InteractiveMarket, draw) -> None:
+    update_counter.get()
+    if model.market is None:
+        solara.Text("no market: see the message in the first tile")
+        return
+    solara.FigureMatplotlib(draw(model.market), format="png", dpi=96)
+
+
+@solara.component
+def ContaminationQuality(model: InteractiveMarket):
+    limit = _limit(model)
+    _tile(model, lambda market: contamination_quality_figure(market, limit))
+
+
+@solara.component
+def PriceDrift(model: InteractiveMarket):
+    limit = _limit(model)
+    _tile(model, lambda market: price_drift_figure(market, limit))
+
+
+@solara.component
+def ProvenanceHistogram(model: InteractiveMarket):
+    _tile(model, provenance_figure)
+
+
+@solara.component
+def PublicModelScatter(model: InteractiveMarket):
+    _tile(model, public_model_figure)
+
+
+@solara.component
+def WelfareBreakdown(model: InteractiveMarket):
+    _tile(model, welfare_figure)
+
+
+COMPONENTS = [MarketStatus, ContaminationQuality, PriceDrift, ProvenanceHistogram, PublicModelScatter,
+              WelfareBreakdown]
+
+
+@solara.component
+def Page():
+    """One market per browser session, built from the default controls."""
+    model = solara.use_memo(InteractiveMarket, [])
+    SolaraViz(model, components=COMPONENTS, model_params=MODEL_PARAMS, name="sdce: synthetic-data market")
