@@ -214,6 +214,7 @@ def MarketStatus(model: InteractiveMarket):
 
 
 def _tile(model: InteractiveMarket, draw) -> None:
+    """A figure of the market at its current generation, redrawn on every step (Mesa's update counter)."""
     update_counter.get()
     if model.market is None:
         solara.Text("no market: see the message in the first tile")
@@ -223,28 +224,33 @@ def _tile(model: InteractiveMarket, draw) -> None:
 
 @solara.component
 def ContaminationQuality(model: InteractiveMarket):
+    """ρ_t and Q_t with the band over trainers (the overlay, when on)."""
     limit = _limit(model)
     _tile(model, lambda market: contamination_quality_figure(market, limit))
 
 
 @solara.component
 def PriceDrift(model: InteractiveMarket):
+    """The mean price and the drift W2/KL of q̄_t from p (the overlay, when on)."""
     limit = _limit(model)
     _tile(model, lambda market: price_drift_figure(market, limit))
 
 
 @solara.component
 def ProvenanceHistogram(model: InteractiveMarket):
+    """Producers' provenance φ now and at generation 0."""
     _tile(model, provenance_figure)
 
 
 @solara.component
 def PublicModelScatter(model: InteractiveMarket):
+    """Samples of q̄_t over the contours of p."""
     _tile(model, public_model_figure)
 
 
 @solara.component
 def WelfareBreakdown(model: InteractiveMarket):
+    """The components of W (MODEL.md §8) beside realised welfare."""
     _tile(model, welfare_figure)
 
 
