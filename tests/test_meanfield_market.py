@@ -61,8 +61,8 @@ def test_shapley_leave_one_out_tends_to_the_marginal_product():
     assert gaps[2] < 1e-3 and gaps[0] / gaps[2] > 30
 
 
-@pytest.mark.parametrize("regime", ["unregulated", "statutory", "shapley"])
-def test_continuum_quadrature_converges_and_conserves(regime):
+@pytest.mark.parametrize("regime", ["unregulated", pytest.param("statutory", marks=pytest.mark.slow), "shapley"])
+def test_continuum_quadrature_converges_and_conserves(regime):  # statutory compiles its Newton demand twice: 30 s
     cfg = make_config(regime=regime, generations=6)
     coarse, fine = solve_meanfield(cfg, type_nodes=16), solve_meanfield(cfg, type_nodes=48)
     for key in ("rho", "quality", "provenance"):
