@@ -568,6 +568,23 @@ def _print_result(result: dict, key: str, paper: dict, title: str) -> None:
             console.print(line.replace("**", ""), highlight=False)
 
 
+def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int], out: Path, name: str, stem: str,
+                     design, build, key: str, paper: dict) -> None:
+    """Tables III and V: simulate `design(cfg)` (keywords of `simulate`) over the paper's first seeds, tabulate with
+    `build`, and print ours beside the paper's."""
+    from calibration.tables import seed_list, simulate
+
+    with _clean_errors():
+        cfg = load_config(config)
+        chosen = seed_list(seeds)
+        plan = design(cfg)
+        with _progress() as progress:
+            runs = simulate(cfg, chosen, out, workers=workers, on_progress=_runs_progress(progress, f"{name} runs"),
+                            **plan)
+        result = build(runs, out, cfg)
+    _print_result(result, key, paper, f"{name}: ours (paper) -> {out}/{stem}.md")
+
+
 @reproduce_app.command("table3")
 def reproduce_table3(
     seeds: int = PaperSeedsOpt,
@@ -579,19 +596,15 @@ def reproduce_table3(
 ) -> None:
     """Table III: Q (rel.), W2, rho_T, ΔW at generation T by regime over the paper's seeds, beside the paper's."""
     from calibration.published import TABLE_III
-    from calibration.tables import TABLE3_REGIMES, seed_list, simulate, table3
+    from calibration.tables import TABLE3_REGIMES, table3
 
-    with _clean_errors():
-        cfg = load_config(config)
-        chosen = seed_list(seeds)
+    def design(cfg: SDCEConfig) -> dict:
         names = TABLE3_REGIMES if regimes is None else [r.strip() for r in regimes.split(",") if r.strip()]
         if not names:
             raise ConfigError("--regimes: empty list")
-        with _progress() as progress:
-            runs = simulate(cfg, chosen, out, regimes=names, workers=workers,
-                            on_progress=_runs_progress(progress, "Table III runs"))
-        result = table3(runs, out, cfg)
-    _print_result(result, "regime", TABLE_III, f"Table III: ours (paper) -> {out}/table3.md")
+        return {"regimes": names}
+
+    _reproduce_table(config, seeds, workers, out, "Table III", "table3", design, table3, "regime", TABLE_III)
 
 
 @reproduce_app.command("table5")
@@ -604,17 +617,12 @@ def reproduce_table5(
 ) -> None:
     """Table V: no intervention, subsidy s*, disclosure, royalty cap, transfer on pmir, beside the paper's."""
     from calibration.published import TABLE_V
-    from calibration.tables import TABLE5_POLICIES, seed_list, simulate, table5
+    from calibration.tables import TABLE5_POLICIES, table5
 
-    with _clean_errors():
-        cfg = load_config(config)
-        chosen = seed_list(seeds)
-        level = _subsidy_level(cfg, subsidy)
-        with _progress() as progress:
-            runs = simulate(cfg, chosen, out, policies=TABLE5_POLICIES, subsidy=level, workers=workers,
-                            on_progress=_runs_progress(progress, "Table V runs"))
-        result = table5(runs, out, cfg)
-    _print_result(result, "policy", TABLE_V, f"Table V: ours (paper) -> {out}/table5.md")
+    def design(cfg: SDCEConfig) -> dict:
+        return {"policies": TABLE5_POLICIES, "subsidy": _subsidy_level(cfg, subsidy)}
+
+    _reproduce_table(config, seeds, workers, out, "Table V", "table5", design, table5, "policy", TABLE_V)
 
 
 @reproduce_app.command("all")
