@@ -505,14 +505,3 @@ def theorem6_section(result: dict, figure: str) -> str:
     fitted += f"; {result['note']}" if result["note"] else ""
     return (f"The continuum PMIR over {result['generations']} generations ({result['rounds']} market rounds). "
             f"Iterations to an ε-SDCE: {pairs}; {fitted}.\n\n![Theorem 6]({figure})")
-
-
-def write_report(out: Path, header: str, sections: Sequence[tuple[str, str]]) -> Path:
-    """DIR/report.md: the header, then each (title, markdown) section; headings inside sections are demoted."""
-    def demote(text: str) -> str:
-        return "\n".join("##" + line if line.startswith("#") else line for line in text.strip().splitlines())
-
-    body = "\n\n".join(f"## {title}\n\n{demote(text)}" for title, text in sections)
-    path = Path(out) / "report.md"
-    path.write_text(f"{header.strip()}\n\n{body}\n")
-    return path

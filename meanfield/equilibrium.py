@@ -41,7 +41,13 @@ MAX_GENERATIONS = 5000
 UNIQUE_TOL = 1e-4  # starts whose prices, provenance and rho agree within this reach "the same" equilibrium
 PMIR_GENERATIONS = 150  # PMIR: generations run from each start (each `pmir_rounds` market rounds)
 PMIR_WINDOW = 50  # PMIR: the last generations, over which the epsilon-SDCE is averaged
-PMIR_TREND_TOL = 0.02  # PMIR: largest relative change between the window's halves of a settled start
+PMIR_MAX_GENERATIONS = 450  # PMIR: while a start has not settled, the run goes on a window at a time up to this
+PMIR_BATCHES = 10  # PMIR: batch means over the window (half in each half of it), for standard errors
+PMIR_TREND_Z = 4.0  # PMIR: a start has settled when the trend over the window is within this many standard errors
+
+
+class EquilibriumNotConverged(RuntimeError):
+    """The equilibrium solve ran but did not settle: no number is returned for it."""
 
 
 def _distance(a: MarketState, b: MarketState):
@@ -95,36 +101,97 @@ PMIR_KEYS = ("rho", "quality", "price", "kl", "received", "phi", "budget_gap", "
 
 @partial(jax.jit, static_argnames=("cfg", "rule", "generations"))
 def _pmir_paths(econ, starts: MarketState, cfg: SDCEConfig, rule: str, generations: int):
-    """The continuum PMIR's generations from each start (vmapped): the outputs of `PMIR_KEYS`, stacked."""
+    """The continuum PMIR's generations from each start (vmapped): the final states and the outputs of
+    `PMIR_KEYS`, stacked."""
 
     def run(state):
         def step(state, _):
             new, out = _generation(cfg, GaussianWorld, rule, econ, state, first=False)
             return new, {k: out[k] for k in PMIR_KEYS}
 
-        return jax.lax.scan(step, state, None, length=generations)[1]
+        return jax.lax.scan(step, state, None, length=generations)
 
     return jax.vmap(run)(starts)
 
 
+def _batch_means(window):
+    """(starts, W) -> (starts, PMIR_BATCHES): means of consecutive batches of the window."""
+    return window.reshape(window.shape[0], PMIR_BATCHES, -1).mean(2)
+
+
+def _window_trend(window):
+    """The change over the window of a least-squares line through its batch means, and that change's standard
+    error from the residuals about the line (starts,): a drift does not inflate its own error."""
+    batches = _batch_means(window)
+    x = np.arange(PMIR_BATCHES) - (PMIR_BATCHES - 1) / 2
+    slope = batches @ x / (x @ x)
+    residual = batches - batches.mean(1, keepdims=True) - slope[:, None] * x
+    slope_se = np.sqrt((residual**2).sum(1) / (PMIR_BATCHES - 2) / (x @ x))
+    return np.abs(slope) * PMIR_BATCHES, slope_se * PMIR_BATCHES
+
+
+def _mean_standard_error(path) -> float:
+    """Standard error of a window's mean from its batch means, widened by their lag-1 autocorrelation r as for an
+    AR(1) series, sqrt((1 + r) / (1 - r)), when batches are positively correlated (W,)."""
+    batches = _batch_means(path[None])[0]
+    centred = batches - batches.mean()
+    r = float(centred[1:] @ centred[:-1] / max(centred @ centred, 1e-300))
+    widen = np.sqrt((1 + r) / (1 - r)) if 0 < r < 1 else 1.0
+    return float(batches.std(ddof=1) / np.sqrt(PMIR_BATCHES) * widen)
+
+
+def _trend_z(window: dict):
+    """The largest |trend| / its standard error over rho, Q, the unit price and KL, by start."""
+    def z(path):
+        change, se = _window_trend(path)
+        return change / np.maximum(se, 1e-12 * np.maximum(np.abs(path).max(1), 1e-30))
+
+    return np.max([z(window[k]) for k in ("rho", "quality", "price", "kl")], axis=0)
+
+
+def _settled(window: dict):
+    """Starts whose window shows no drift beyond `PMIR_TREND_Z` standard errors."""
+    return _trend_z(window) < PMIR_TREND_Z
+
+
 def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> dict:
     """PMIR's continuum SDCE as Theorem 6's epsilon-SDCE: Algorithm 1's expected dynamics (`meanfield.pmir`) run
-    `PMIR_GENERATIONS` generations from each start; the equilibrium is the mean over the last `PMIR_WINDOW`, epsilon
-    is the largest relative excursion of rho, Q and the mean price from it inside the window (constant-step Adam
-    and line 18 keep a small oscillation), and a start has settled when the window's two halves agree within
-    `PMIR_TREND_TOL`. Starts reach the same equilibrium when their means differ by less than the excursions."""
-    paths = jax.tree.map(np.asarray, _pmir_paths(econ, init, cfg, cfg.learning_rule, PMIR_GENERATIONS))
-    window = {k: v[:, -PMIR_WINDOW:] for k, v in paths.items()}
-    if not all(np.all(np.isfinite(window[k])) for k in ("rho", "quality", "price", "kl")):
-        raise ConfigError("equilibrium: the continuum PMIR produced non-finite values")
+    `PMIR_GENERATIONS` generations from each start; the equilibrium is the mean over the last `PMIR_WINDOW`, with its
+    standard error from `PMIR_BATCHES` batch means, and epsilon is the largest relative excursion of rho, Q and the
+    mean price from it inside the window (constant-step Adam and line 18 keep an irregular oscillation). A start
+    has settled when the trend of the batch means over the window is within `PMIR_TREND_Z` of its standard errors:
+    no drift that the oscillation does not explain. While one has not, all run on a window at a time, up to
+    `PMIR_MAX_GENERATIONS`, and each start's equilibrium is the first window in which it settled, so that it does
+    not depend on the other starts. Starts reach the same equilibrium when their means differ by less than the
+    excursions."""
+    state, generations, windows = init, 0, []
+    for _ in range(PMIR_GENERATIONS // PMIR_WINDOW - 1):  # one compiled window, run again and again
+        state, _ = _pmir_paths(econ, state, cfg, cfg.learning_rule, PMIR_WINDOW)
+        generations += PMIR_WINDOW
+    chosen = np.full(starts, -1)  # by start: the first window in which it settled
+    while True:
+        state, window = _pmir_paths(econ, state, cfg, cfg.learning_rule, PMIR_WINDOW)
+        generations += PMIR_WINDOW
+        window = jax.tree.map(np.asarray, window)
+        if not all(np.all(np.isfinite(window[k])) for k in ("rho", "quality", "price", "kl")):
+            raise EquilibriumNotConverged(f"equilibrium: the continuum PMIR produced non-finite values by "
+                                          f"generation {generations}")
+        windows.append(window)
+        chosen = np.where((chosen < 0) & _settled(window), len(windows) - 1, chosen)
+        if (chosen >= 0).all() or generations >= PMIR_MAX_GENERATIONS:
+            break
+    last = np.where(chosen >= 0, chosen, len(windows) - 1)  # a start that never settled: its last window
+    window = {k: np.stack([windows[c][k][i] for i, c in enumerate(last)]) for k in windows[0]}
+    ends = (PMIR_GENERATIONS + PMIR_WINDOW * last).tolist()
     centre = {k: v.mean(1) for k, v in window.items()}
     observables = ("rho", "quality", "price")
     excursion = {k: np.abs(window[k] - centre[k][:, None]).max(1) for k in observables}  # (starts,)
     epsilon = np.max([excursion[k] / np.maximum(np.abs(centre[k]), 1e-12) for k in observables], axis=0)
-    half = PMIR_WINDOW // 2
-    trend = np.max([np.abs(window[k][:, :half].mean(1) - window[k][:, half:].mean(1))
-                    / np.maximum(np.abs(centre[k]), 1e-12) for k in observables], axis=0)
-    converged = trend < PMIR_TREND_TOL
+    trends = {k: _window_trend(window[k]) for k in (*observables, "kl")}
+    trend = np.max([trends[k][0] / np.maximum(np.abs(centre[k]), 1e-12) for k in observables], axis=0)
+    trend_z = _trend_z(window)
+    converged = trend_z < PMIR_TREND_Z
+    standard_error = {k: _mean_standard_error(window[k][0]) for k in (*observables, "kl")}
     spread = {"price": float(np.max(np.abs(centre["price"] - centre["price"][0]))),
               "provenance": float(np.max(np.abs(centre["phi"] - centre["phi"][0]))),
               "rho": float(np.max(np.abs(centre["rho"] - centre["rho"][0])))}
@@ -137,6 +204,7 @@ def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> 
         "model": float(np.abs(window["fidelity_j"][0, -1] - window["fidelity_j"][0, -2]).max()),
     }
     kl = float(centre["kl"][0])
+    kl_share = standard_error["kl"] / kl if kl > 0 else 0.0
     types = {"phi_bar": np.asarray(econ.phi_bar), "nu": np.asarray(econ.nu), "weight": np.asarray(econ.weight),
              "provenance": centre["phi"][0], "price": centre["received"][0]}
     return {
@@ -144,11 +212,14 @@ def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> 
         "unit_price_star": float(centre["price"][0]),
         "s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
         "w_star": float(optimal_watermark(kl, cfg.collapse_weight, cfg.levers().psi)),
+        "s_star_se": float(optimal_subsidy(kl, cfg.collapse_weight)) * kl_share,
+        "w_star_se": float(optimal_watermark(kl, cfg.collapse_weight, cfg.levers().psi)) * kl_share,
+        "standard_error": standard_error,
         "welfare": {k: float(centre[k][0]) for k in WELFARE_KEYS}, "kl_star": kl,
         "unique": bool(same and converged.all()), "start_spread": spread, "starts": starts,
-        "converged": converged.tolist(), "generations_to_converge": [PMIR_GENERATIONS] * starts,
-        "epsilon": epsilon.tolist(), "trend": trend.tolist(), "window": [PMIR_GENERATIONS - PMIR_WINDOW,
-                                                                          PMIR_GENERATIONS],
+        "converged": converged.tolist(), "generations_to_converge": ends,
+        "epsilon": epsilon.tolist(), "trend": trend.tolist(), "trend_z": trend_z.tolist(),
+        "trend_z_tolerance": PMIR_TREND_Z, "window": [ends[0] - PMIR_WINDOW, ends[0]],
         "residuals": residuals,
         "price_star": _summary(types["price"], types["weight"]),
         "provenance_star": _summary(types["provenance"], types["weight"]),
@@ -251,9 +322,9 @@ def quality_curve(cfg: SDCEConfig, rhos, generations: int = 400) -> dict:
             "delta_below_gamma": bool(np.all(delta < gamma))}
 
 
-def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 2) -> dict:
-    """s* (eq. 10) and w* (eq. 12) at the SDCE of `cfg` without a policy (PMIR: its epsilon-SDCE); ConfigError if
-    no SDCE is found."""
+def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 1) -> dict:
+    """s* (eq. 10) and w* (eq. 12) at the SDCE of `cfg` without a policy, from the market's own start (PMIR: its
+    epsilon-SDCE); ConfigError if there is none, EquilibriumNotConverged if the solve did not settle."""
     base = cfg.replace(policy="none", subsidy=0.0, watermark=0.0, royalty_cap=float("inf"), transfer=0.0)
     try:
         result = solve_equilibrium(base, starts=starts)
@@ -261,6 +332,16 @@ def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 2) -> dict:
         raise ConfigError(f"'optimal' needs the SDCE of this configuration without a policy, and there is none: "
                           f"{exc}") from None
     if not all(result["converged"]):
-        raise ConfigError("'optimal' needs the SDCE of this configuration without a policy, but the continuum "
-                          "market did not settle to a stationary point")
+        raise EquilibriumNotConverged(f"'optimal' needs the SDCE of this configuration without a policy, but the "
+                                      f"continuum market did not settle: {not_converged_detail(result)}")
     return {k: result[k] for k in ("s_star", "w_star", "rho_star", "kl_star")}
+
+
+def not_converged_detail(result: dict) -> str:
+    """Why a solve did not settle, with the numbers."""
+    if result["regime"] == "pmir":
+        return ("the change between the halves of the averaging window is "
+                + ", ".join(f"{z:.2f}" for z in result["trend_z"])
+                + f" standard errors by start, against a tolerance of {PMIR_TREND_Z}")
+    moving = [i for i, c in enumerate(result["converged"]) if not c]
+    return f"start(s) {moving} still moved by more than {STATIONARY_TOL} after {MAX_GENERATIONS} generations"

@@ -26,6 +26,7 @@ from sdce.dataworld.mixture import human_distribution
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.demand import NEWTON_STEP_CAP, expected_logit_demand, marginal_values
 from sdce.economics.intermediary import intermediary_settlement
+from sdce.economics.ledger import marginal_product_outlays, royalty_outlays
 from sdce.economics.payments import (
     shapley_marginal_payments,
     shapley_marginal_revenue,
@@ -153,8 +154,8 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     if cfg.regime == "statutory":
         bundles, statutory_mr, newton_residual = _statutory_demand(cfg, econ, phi, state.rho, state.fidelity)
     elif cfg.regime == "pmir":
-        bundles, pmir_payments, pmir_mr, pmir, learning = pmir_generation(cfg, econ, phi, state.pmir, state.models,
-                                                                          state.shares, state.fidelity, first)
+        bundles, pmir_payments, pmir_paid, pmir_mr, pmir, learning = pmir_generation(
+            cfg, econ, phi, state.pmir, state.models, state.shares, state.fidelity, first)
         newton_residual = jnp.asarray(0.0)
     else:
         bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], m))
@@ -171,21 +172,24 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     q_free = quality(econ.productivity, human / volume, synthetic / volume, gamma, delta)
     q = q_free * collapse_factor(fidelity, cfg.kappa_q)
 
-    fee = budget_residual = 0.0  # the intermediary's F V and its BB residual
+    fee = 0.0  # the intermediary's F V
+    outlays = jnp.zeros(m)  # what trainers pay by the regime's own terms (the ledger's paid side)
     if cfg.regime == "statutory":
         payments, mr = statutory_payments(bundles, levers.royalty), statutory_mr
+        outlays = royalty_outlays(bundles, levers.royalty)
     elif cfg.regime == "intermediary":  # type masses as producers of capacity h̄ w_k (docs/model.md §6)
         deal = intermediary_settlement(
             phi, capacity, econ.nu, econ.phi_bar, econ.productivity, collapse_factor(fidelity, cfg.kappa_q), gamma,
             delta, econ.money_per_quality, cost_synthetic=cfg.cost_synthetic, cost_human=cfg.cost_human,
             cost_quadratic=cfg.cost_quadratic, bargaining_power=cfg.bargaining_power,
             fee_per_volume=cfg.intermediary_cost)
-        payments, mr, fee, budget_residual = deal.payments, deal.marginal_revenue, deal.fee, deal.budget_residual
+        payments, mr, fee, outlays = deal.payments, deal.marginal_revenue, deal.fee, deal.paid
     elif cfg.regime == "pmir":
-        payments, mr = pmir_payments, pmir_mr
+        payments, mr, outlays = pmir_payments, pmir_mr, pmir_paid
     elif cfg.regime == "shapley":
         payments = shapley_marginal_payments(bundles, phi, q, gamma, delta, econ.money_per_quality)
         mr = shapley_marginal_revenue(bundles, phi, volume, q, gamma, delta, econ.money_per_quality, capacity)
+        outlays = marginal_product_outlays(econ.money_per_quality * q, gamma, delta)
     else:
         payments, mr = jnp.zeros_like(bundles), jnp.zeros_like(phi)
     to_producer, levy = lump_sum_transfer(levers, 1.0, m)  # the continuum has producer mass 1
@@ -209,7 +213,7 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
         "provenance_p90": quantiles[2], "kl": kl, "w2_moments": world.public_w2_moments(models, shares, econ.p),
         **{k: jnp.asarray(welfare[k], jnp.float32) for k in WELFARE_KEYS},
         "quality_j": q, "fidelity_j": fidelity, "shares": shares, "phi": phi, "received": received / capacity,
-        "budget_gap": paid.sum() - received.sum() + budget_residual, "newton_residual": newton_residual,
+        "budget_gap": (outlays + levy).sum() - received.sum() - fee, "newton_residual": newton_residual,
         "public": world.public(models, shares), **{f"learning_{k}": v for k, v in learning.items()},
     }
     return MarketState(phi, mr, rho, fidelity, shares, models, pmir), out

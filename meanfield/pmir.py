@@ -55,8 +55,9 @@ def initial_pmir(cfg: SDCEConfig, econ, phi, rho) -> PMIRState:
 
 
 def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares, fidelity, first: bool):
-    """One generation's rounds in the continuum: bundles and payments by type (K, M), the marginal revenue of
-    provenance by type (K,), the new PMIR state and the learning curves."""
+    """One generation's rounds in the continuum: bundles and payments by type (K, M), the trainers' outlays at the
+    posted prices (M,), the marginal revenue of provenance by type (K,), the new PMIR state and the learning
+    curves."""
     nodes, node_weights = noise_nodes()
     shift, copy_mass = price_copies(cfg)
     g, c = nodes.shape[0], shift.shape[0]
@@ -72,7 +73,7 @@ def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares,
                      jnp.tile(jnp.repeat(nodes, c), k), jnp.tile(shift, k * g), econ.productivity,
                      econ.money_per_quality, collapse_factor(fidelity, cfg.kappa_q), p_moments, source, public,
                      **policy_fields(cfg))
-    pmir, bundles, payments, mr, curves = generation_rounds(cfg, gen, pmir, jax.random.key(0), cfg.pmir_rounds,
+    pmir, bundles, payments, paid, mr, curves = generation_rounds(cfg, gen, pmir, jax.random.key(0), cfg.pmir_rounds,
                                                             False)
     by_type = (lambda a: a.reshape((k, g * c) + a.shape[1:]).sum(1))
-    return by_type(bundles), by_type(payments), mr.reshape(k, g * c) @ sub_mass, pmir, curves
+    return by_type(bundles), by_type(payments), paid, mr.reshape(k, g * c) @ sub_mass, pmir, curves

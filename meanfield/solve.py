@@ -81,6 +81,14 @@ def solve_meanfield(cfg: SDCEConfig, grid: str = "gaussian", type_nodes: int | N
     return result
 
 
+def _numerics(result: dict) -> dict:
+    """PMIR's guarded numerics over the trajectory: optimizer updates skipped, prices kept (0 in other regimes)."""
+    if "learning_skipped_updates" not in result:
+        return {"skipped_updates": 0, "kept_prices": 0}
+    return {"skipped_updates": int(result["learning_skipped_updates"][-1, -1]),
+            "kept_prices": int(result["learning_kept_prices"].sum())}
+
+
 def meanfield_summary(cfg: SDCEConfig, result: dict, grid: str) -> dict:
     """The keys of `sdce run --json` (sdce_abm.output.summary), from a mean-field trajectory."""
     discount = cfg.discount ** np.arange(cfg.generations + 1)
@@ -90,6 +98,6 @@ def meanfield_summary(cfg: SDCEConfig, result: dict, grid: str) -> dict:
     keys = ("rho", "quality", "w2", "kl", "w2_moments", "provenance", "price")
     return {
         **{k: result[k].tolist() for k in keys}, "welfare_path": result["W"].tolist(), "welfare": welfare,
-        "w2_probe_floor": 0.0, "config": cfg.model_dump(mode="json"), "seed": None,
+        "w2_probe_floor": 0.0, "numerics": _numerics(result), "config": cfg.model_dump(mode="json"), "seed": None,
         "level": "meanfield", "grid": grid, "learning_rule": cfg.learning_rule,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -69,6 +70,7 @@ def _with_policy(cfg: SDCEConfig, policy: Optional[str], subsidy: Optional[str],
 @contextmanager
 def _clean_errors() -> Iterator[None]:
     """Bad input and failed numerics end with one readable line and a non-zero exit, never a traceback."""
+    from meanfield.equilibrium import EquilibriumNotConverged
     from meanfield.solve import MeanFieldDiverged
     from sdce.dataworld.metrics import SinkhornNotConverged
     from sdce.economics.demand import DemandNotConverged
@@ -78,7 +80,7 @@ def _clean_errors() -> Iterator[None]:
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    except (SinkhornNotConverged, DemandNotConverged, MeanFieldDiverged) as exc:
+    except (SinkhornNotConverged, DemandNotConverged, MeanFieldDiverged, EquilibriumNotConverged) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
@@ -134,6 +136,9 @@ def run(
         cfg = _with_policy(cfg, policy, subsidy, watermark, royalty_cap, transfer)
         with _progress() as progress:
             result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})")
+    if any(result["numerics"].values()):
+        err.print(f"[yellow]warning:[/yellow] guarded numerics in this run: {result['numerics']} (summary.json)",
+                  highlight=False)
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
@@ -299,16 +304,25 @@ def equilibrium(
     royalty_cap: Optional[float] = CapOpt,
     transfer: Optional[float] = TransferOpt,
     seed: int = typer.Option(0, help="Seed of the random starts."),
+    accept_unconverged: bool = typer.Option(False, "--accept-unconverged",
+                                            help="Report a solve that did not settle instead of stopping (exit 1)."),
     out: Optional[Path] = typer.Option(None, help="Folder for types.csv (price and provenance by type)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """The continuum SDCE (Definition 1): rho*, Q*, prices and provenance by type, welfare, s* and w*."""
-    from meanfield.equilibrium import solve_equilibrium
+    from meanfield.equilibrium import EquilibriumNotConverged, not_converged_detail, solve_equilibrium
 
     with _clean_errors():
         cfg = _with_policy(load_config(config, regime=regime), policy, subsidy, watermark, royalty_cap, transfer)
+        if starts < 1:
+            raise ConfigError(f"--starts: must be >= 1 (got {starts})")
         with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
             result = solve_equilibrium(cfg, starts=starts, seed=seed)
+        if not all(result["converged"]):
+            if not accept_unconverged:
+                raise EquilibriumNotConverged(f"the SDCE of {cfg.regime} did not settle: "
+                                              f"{not_converged_detail(result)} (--accept-unconverged reports it)")
+            err.print(f"[yellow]warning:[/yellow] not converged: {not_converged_detail(result)}", highlight=False)
     types = result.pop("types")
     if out is not None:
         import pandas as pd
@@ -324,10 +338,12 @@ def equilibrium(
     table.add_column("value", justify="right")
     rows = [("rho*", result["rho_star"]), ("Q*", result["quality_star"]), ("KL(q*‖p)", result["kl_star"]),
             ("s* (eq. 10)", result["s_star"]), ("w* (eq. 12)", result["w_star"]),
+            *((("s* standard error (PMIR's time average)", result["s_star_se"]),) if "s_star_se" in result else ()),
             *((f"welfare {k}", v) for k, v in result["welfare"].items()),
             ("price by type p10/p50/p90", "/".join(f"{result['price_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
             ("provenance by type p10/p50/p90",
              "/".join(f"{result['provenance_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
+            ("converged (by start)", ", ".join(map(str, result["converged"]))),
             ("unique (Theorem 1)", str(result["unique"])),
             ("spread across starts", ", ".join(f"{k} {v:.1e}" for k, v in result["start_spread"].items())),
             *((f"residual {k}", v) for k, v in result["residuals"].items())]
@@ -631,95 +647,152 @@ def reproduce_all(
                                                   "runs/reproduce-all, or runs/reproduce-quick with --quick]."),
     quick: bool = typer.Option(False, "--quick", help="A first look: 3 seeds, N = 128, M = 4, tiny retraining over "
                                                       "3 generations."),
+    subsidy: str = typer.Option("optimal", help="Table V's subsidy: s, or 'optimal': s* (eq. 10) at the continuum "
+                                                "SDCE of pmir."),
     workers: Optional[int] = WorkersOpt,
 ) -> None:
     """Tables II-V and Theorems 2, 4, 5, 6 into DIR/report.md, ours beside the paper's.
 
     Default: Table I (N = 1024, M = 16, T = 10), the paper's 32 seeds, tiny retraining; under 15 minutes on 2 cores.
-    Resumable: a rerun skips the finished runs and retraining generations.
+    Each section is written to DIR/sections/ as soon as it is done; a section that fails is reported with its error
+    in report.md and the run goes on (exit 1, naming the failed sections). A rerun resumes: finished sections, runs
+    and retraining generations are kept.
     """
     import time
 
-    from calibration.reproduce import table2, table4
-    from calibration.retrain.loop import make_retrain_config, run_retraining
-    from calibration.tables import (REPORT_SIZES, SEEDS_RULE, TABLE3_REGIMES, TABLE5_POLICIES, describe, seed_list,
-                                    simulate, table3, table5, theorem2, theorem4_section, theorem5_section,
-                                    theorem6_section, write_report)
-    from meanfield.theorem6 import run_theorem6
-    from sdce.experiments.theorem4 import run_theorem4
-    from sdce.experiments.theorem5 import estimator_variance, plot_theorem5
+    from calibration.report import ReportSections
+    from calibration.tables import REPORT_SIZES, SEEDS_RULE, seed_list
 
     size = REPORT_SIZES["quick" if quick else "default"]
     folder = out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all")
-    start, timings = time.perf_counter(), {}
-
-    @contextmanager
-    def timed(name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        yield
-        timings[name] = time.perf_counter() - t0
-
+    start = time.perf_counter()
     with _clean_errors():
+        level = _level(subsidy, "subsidy")
+        if isinstance(level, float) and not (math.isfinite(level) and level >= 0):
+            raise ConfigError(f"--subsidy: expected a finite number >= 0 or 'optimal', got {subsidy!r}")
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers: must be >= 1 (got {workers})")
         cfg = load_config(None, **size["config"])
         chosen = seed_list(size["seeds"])
         folder.mkdir(parents=True, exist_ok=True)
-        config_path = folder / "config.toml"
-        config_path.write_text(config_toml(cfg))
-        with timed("s* (eq. 10)"):
-            level = _subsidy_level(cfg, "optimal")
-        domains = ("text", "images", "recsys")
-        retrain = {d: make_retrain_config(domain=d, size=size["retrain_size"], generations=size["retrain_generations"])
-                   for d in domains}
-        with _progress() as progress:
-            with timed("Tables III and V: ABM runs"):
-                runs = simulate(cfg, chosen, folder, regimes=TABLE3_REGIMES, policies=TABLE5_POLICIES, subsidy=level,
-                                workers=workers, on_progress=_runs_progress(progress, "Tables III, V runs"))
-            with timed("Table II: retraining"):
-                task = progress.add_task(f"retraining ({size['retrain_size']})",
-                                         total=sum(len(c.rhos) * c.seeds * (c.generations + 1)
-                                                   for c in retrain.values()))
-                panels = {d: run_retraining(c, folder / "retrain" / d, lambda k: progress.advance(task, k))
-                          for d, c in retrain.items()}
-            with timed("Tables II and IV: ABM at fixed rho"):
-                abm = _abm_panel(config_path, size["abm_seeds"], ABM_FIRST_SEED, progress, folder)
-        with timed("tables, Theorems 2, 4, 5"):
-            table2(panels, abm, folder)
-            table4(abm, folder)
-            t3, t5 = table3(runs, folder, cfg), table5(runs, folder, cfg)
-            theorem2(runs, folder)
-            t5_result = estimator_variance(cfg, [1, 2, 4, 8, 16, 32, 64])
-            plot_theorem5(t5_result, folder / "theorem5.png")
-            t4_section = theorem4_section(run_theorem4(cfg, folder / "theorem4"), "theorem4/theorem4.png")
-        with timed("Theorem 6: continuum PMIR"):
-            t6_section = theorem6_section(run_theorem6(cfg, folder / "theorem6"), "theorem6/theorem6.png")
-
-    def md(name: str) -> str:
-        return (folder / name).read_text()
-
+        (folder / "config.toml").write_text(config_toml(cfg))
+    sections = ReportSections(folder, {"config": config_toml(cfg), "subsidy": subsidy})
+    glance: list[str] = []
+    with _progress() as progress:
+        _reproduce_sections(sections, cfg, size, chosen, level, workers, progress, glance)
     wall = time.perf_counter() - start
-    glance = [describe(c) for c in (*t3["orderings"], *t5["orderings"])] + [t3["cv"]]
     header = (f"# sdce reproduce all{' --quick' if quick else ''}: our tables beside the paper's\n\n"
               f"N = {cfg.n_producers} producers, M = {cfg.n_trainers} trainers, T = {cfg.generations} generations "
               f"(`config.toml`); {len(chosen)} seeds for Tables III and V ({SEEDS_RULE}); ABM seeds "
               f"{ABM_FIRST_SEED}..{ABM_FIRST_SEED + size['abm_seeds'] - 1} per rho for Tables II and IV; retraining "
               f"size `{size['retrain_size']}` over {size['retrain_generations']} generations, one seed per domain. "
-              f"Wall time of this invocation (finished runs are reused): {wall:.0f} s ("
-              + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ").\n\n"
-              "## At a glance\n\n" + "\n".join(f"- {line}" for line in glance))
-    report = write_report(folder, header, [
-        ("Table II", md("table2.md")),
-        ("Table III", md("table3.md") + "\n\n![Table III](table3.png)"),
-        ("Table IV", md("table4.md") + "\n\n![Table IV](table4.png)"),
-        ("Table V", md("table5.md") + "\n\n![Table V](table5.png)"),
-        ("Theorem 2", md("theorem2.md") + "\n\n![Theorem 2](theorem2.png)"),
-        ("Theorem 4", t4_section),
-        ("Theorem 5", theorem5_section(t5_result)),
-        ("Theorem 6", t6_section),
-    ])
+              f"Wall time of this invocation (finished sections and runs are reused): {wall:.0f} s ("
+              + ", ".join(f"{k} {v:.0f} s" for k, v in sections.timings.items()) + ").\n\n"
+              "## At a glance\n\n" + "\n".join(f"- {line}" for line in glance or ["(no table finished)"]))
+    report = sections.write_report(header)
     console = _out()
     for line in glance:
         console.print(line.replace("**", ""), highlight=False)
     console.print(f"{report} ({wall:.0f} s)")
+    if sections.failed:
+        err.print("[red]error:[/red] failed sections: " + "; ".join(f"{k} ({v})" for k, v in sections.failed.items()),
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _reproduce_sections(sections, cfg: SDCEConfig, size: dict, chosen, level, workers, progress, glance) -> None:
+    """The sections of `sdce reproduce all`, in order; each is skipped when done and recorded when it fails."""
+    from calibration.reproduce import table2, table4
+    from calibration.retrain.loop import make_retrain_config, run_retraining
+    from calibration.tables import (TABLE3_REGIMES, TABLE5_POLICIES, describe, simulate, table3, table5, theorem2,
+                                    theorem4_section, theorem5_section, theorem6_section)
+    from meanfield.theorem6 import run_theorem6
+    from sdce.experiments.theorem4 import run_theorem4
+    from sdce.experiments.theorem5 import estimator_variance, plot_theorem5
+
+    folder = sections.folder
+
+    @contextmanager
+    def working(label: str) -> Iterator[None]:
+        task = progress.add_task(label, total=None)
+        try:
+            yield
+        finally:
+            progress.remove_task(task)
+
+    if level == "optimal":
+        with working("s* (eq. 10): the continuum SDCE of pmir"):
+            level = sections.value("s* (eq. 10)", lambda: _with_policy(
+                cfg.replace(regime="pmir"), "subsidy", "optimal", None, None, None).subsidy, cached=True)
+    policies = TABLE5_POLICIES if level is not None else ()
+    runs = sections.value("Tables III and V: ABM runs", lambda: simulate(
+        cfg, chosen, folder, regimes=TABLE3_REGIMES, policies=policies, subsidy=level, workers=workers,
+        on_progress=_runs_progress(progress, "Tables III, V runs")))
+
+    def retraining():
+        retrain = {d: make_retrain_config(domain=d, size=size["retrain_size"],
+                                          generations=size["retrain_generations"])
+                   for d in ("text", "images", "recsys")}
+        task = progress.add_task(f"retraining ({size['retrain_size']})",
+                                 total=sum(len(c.rhos) * c.seeds * (c.generations + 1) for c in retrain.values()))
+        return {d: run_retraining(c, folder / "retrain" / d, lambda k: progress.advance(task, k))
+                for d, c in retrain.items()}
+
+    panels = sections.value("Table II: retraining", retraining)
+    abm = sections.value("Tables II and IV: ABM at fixed rho",
+                         lambda: _abm_panel(folder / "config.toml", size["abm_seeds"], ABM_FIRST_SEED, progress,
+                                            folder))
+
+    def needs(*inputs):
+        missing = [name for name, value in inputs if value is None]
+        if missing:
+            raise RuntimeError(f"needs {', '.join(missing)}, which failed")
+
+    def section_table2():
+        needs(("Table II: retraining", panels), ("Tables II and IV: ABM at fixed rho", abm))
+        table2(panels, abm, folder)
+        return (folder / "table2.md").read_text()
+
+    def section_table4():
+        needs(("Tables II and IV: ABM at fixed rho", abm))
+        table4(abm, folder)
+        return (folder / "table4.md").read_text() + "\n\n![Table IV](table4.png)"
+
+    def section_table3():
+        needs(("Tables III and V: ABM runs", runs))
+        result = table3(runs, folder, cfg)
+        glance.extend([*(describe(c) for c in result["orderings"]), result["cv"]])
+        return (folder / "table3.md").read_text() + "\n\n![Table III](table3.png)"
+
+    def section_table5():
+        needs(("s* (eq. 10)", level), ("Tables III and V: ABM runs", runs))
+        result = table5(runs, folder, cfg)
+        glance.extend(describe(c) for c in result["orderings"])
+        return (folder / "table5.md").read_text() + "\n\n![Table V](table5.png)"
+
+    def section_theorem2():
+        needs(("Tables III and V: ABM runs", runs))
+        theorem2(runs, folder)
+        return (folder / "theorem2.md").read_text() + "\n\n![Theorem 2](theorem2.png)"
+
+    def section_theorem5():
+        result = estimator_variance(cfg, [1, 2, 4, 8, 16, 32, 64])
+        plot_theorem5(result, folder / "theorem5.png")
+        return theorem5_section(result)
+
+    sections.section("Table II", section_table2, cached=False)
+    sections.section("Table III", section_table3, cached=False)
+    sections.section("Table IV", section_table4, cached=False)
+    sections.section("Table V", section_table5, cached=False)
+    sections.section("Theorem 2", section_theorem2, cached=False)
+    with working("Theorem 4"):
+        sections.section("Theorem 4", lambda: theorem4_section(run_theorem4(cfg, folder / "theorem4"),
+                                                               "theorem4/theorem4.png"))
+    with working("Theorem 5"):
+        sections.section("Theorem 5", section_theorem5)
+    with working("Theorem 6: the continuum PMIR"):
+        sections.section("Theorem 6", lambda: theorem6_section(run_theorem6(cfg, folder / "theorem6"),
+                                                               "theorem6/theorem6.png"))
 
 
 @policy_app.command("sweep")

@@ -32,6 +32,7 @@ from ott.tools.gaussian_mixture.gaussian import Gaussian
 from meanfield.gaussian import mixture_moments
 from sdce.config import SDCEConfig
 from sdce.economics.contamination import contamination_ratio
+from sdce.economics.ledger import posted_price_outlays
 from sdce.economics.posted_prices import (
     marginal_unit_values,
     price_gradient,
@@ -170,7 +171,7 @@ def outcome(cfg: SDCEConfig, gen: Generation, bundles, phi_hat, prices, volume) 
     gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
     q = quality(gen.productivity, jnp.maximum(human / volume, INPUT_FLOOR),
                 jnp.maximum(synthetic / volume, INPUT_FLOOR), gamma, delta, gen.collapse)
-    paid = prices @ bundles
+    paid = posted_price_outlays(prices, bundles)
     reward = (gen.money * q - paid + gen.subsidy * (phi_hat @ bundles)) / (volume / m)
     own_rho = synthetic / jnp.maximum(human + synthetic, 1e-30)
     sources = tuple(jnp.stack(pair) for pair in zip(gen.p_moments, gen.source_moments))  # p and q̃_t
@@ -291,8 +292,9 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
     curves = {"return": out.shaped.mean(), "reward": out.reward.mean(), "critic_loss": critic_loss.mean(),
               "price": posted.mean(), "rho": out.rho, "drift": out.drift, "buy_share": pi.mean(),
               "theta_phi": learner.theta[:, 1].mean(), "theta_price": learner.theta[:, 3].mean(),
-              "skipped_updates": actor_opt.total_notfinite.sum() + critic_opt.total_notfinite.sum()}
-    return new_state, (bundles, payments, marginal_revenue, curves)
+              "skipped_updates": actor_opt.total_notfinite.sum() + critic_opt.total_notfinite.sum(),
+              "kept_prices": (~jnp.isfinite(gradient)).sum()}
+    return new_state, (bundles, payments, marginal_revenue, out.paid, curves)
 
 
 def policy_fields(cfg: SDCEConfig) -> dict:
@@ -303,8 +305,9 @@ def policy_fields(cfg: SDCEConfig) -> dict:
 
 
 def generation_rounds(cfg: SDCEConfig, gen: Generation, state: PMIRState, key, rounds: int, stochastic: bool):
-    """`rounds` rounds of Algorithm 1 at fixed provenance and models: the final state, the last round's bundles and
-    payments, the producers' marginal revenue of provenance averaged over the rounds, and the learning curves.
+    """`rounds` rounds of Algorithm 1 at fixed provenance and models: the final state, the last round's bundles,
+    payments and trainers' outlays at the posted prices (the ledger's paid side), the producers' marginal revenue
+    of provenance averaged over the rounds, and the learning curves.
     The policy travels in `gen`, so configurations that differ only in their policy share one compilation."""
     structural = cfg.replace(policy="none", subsidy=0.0, watermark=0.0, royalty_cap=float("inf"), transfer=0.0)
     return _generation_rounds(structural, gen, state, key, rounds, stochastic)
@@ -312,6 +315,6 @@ def generation_rounds(cfg: SDCEConfig, gen: Generation, state: PMIRState, key, r
 
 @partial(jax.jit, static_argnames=("cfg", "rounds", "stochastic"))
 def _generation_rounds(cfg: SDCEConfig, gen: Generation, state: PMIRState, key, rounds: int, stochastic: bool):
-    state, (bundles, payments, mr, curves) = jax.lax.scan(partial(_round, cfg, stochastic, gen),
-                                                          new_generation(state), jax.random.split(key, rounds))
-    return state, bundles[-1], payments[-1], mr.mean(0), curves
+    state, (bundles, payments, mr, paid, curves) = jax.lax.scan(partial(_round, cfg, stochastic, gen),
+                                                                new_generation(state), jax.random.split(key, rounds))
+    return state, bundles[-1], payments[-1], paid[-1], mr.mean(0), curves

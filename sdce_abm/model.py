@@ -9,6 +9,7 @@ is fitted to human data only.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +23,7 @@ from sdce.dataworld.mixture import combine, human_distribution, randomized_round
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.demand import bundle_demand
 from sdce.economics.intermediary import intermediary_settlement
+from sdce.economics.ledger import leave_one_out_outlays, royalty_outlays
 from sdce.economics.payments import (
     shapley_marginal_revenue,
     shapley_payments,
@@ -83,6 +85,7 @@ class SDCEModel(mesa.Model):
         self.public_model = None
         self.pmir = None
         self.learning_curves: list[dict[str, float]] = []
+        self.numerics = {"skipped_updates": 0, "kept_prices": 0}  # PMIR's guarded numerics, counted (summary.json)
         if cfg.regime == "pmir":
             from sdce.pmir import initial_state, myopic_start
 
@@ -141,7 +144,7 @@ class SDCEModel(mesa.Model):
         to_producer, levy = lump_sum_transfer(self.levers, cfg.n_producers, cfg.n_trainers)
         state.received = payments.sum(axis=1) + to_producer
         paid = payments.sum(axis=0) + levy
-        outlay = (deal.paid if deal is not None else payments.sum(axis=0)) + levy  # the intermediary's T, fee incl.
+        outlay = self._outlays(bundles, z, gamma, delta, collapse, money_per_quality) + levy
         self.ledger.append({"paid_by_trainers": float(outlay.sum()),
                             "received_by_producers": float(state.received.sum()), "intermediary_fee": fee})
         state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
@@ -199,13 +202,19 @@ class SDCEModel(mesa.Model):
                          tuple(map(f32, p_moments)), tuple(map(f32, source)), tuple(map(f32, public)),
                          **policy_fields(cfg))
         key = jax.random.PRNGKey(int(self.rng.integers(2**31)))
-        self.pmir, bundles, payments, marginal_revenue, curves = generation_rounds(
+        self.pmir, bundles, payments, paid, marginal_revenue, curves = generation_rounds(
             cfg, gen, self.pmir, key, cfg.pmir_rounds, True)
         curves = {k: np.asarray(v, float) for k, v in curves.items()}
+        skipped, kept = int(curves["skipped_updates"][-1]), int(curves["kept_prices"].sum())  # the first: cumulative
+        if skipped > self.numerics["skipped_updates"] or kept:
+            warnings.warn(f"pmir generation {self.steps}: {skipped - self.numerics['skipped_updates']} optimizer "
+                          f"updates skipped (non-finite gradient), {kept} prices kept (non-finite price gradient)",
+                          RuntimeWarning, stacklevel=2)
+        self.numerics = {"skipped_updates": skipped, "kept_prices": self.numerics["kept_prices"] + kept}
         for r in range(cfg.pmir_rounds):
             self.learning_curves.append({"generation": self.steps, "round": r, **{k: v[r] for k, v in curves.items()}})
         return SimpleNamespace(bundles=np.asarray(bundles, float), payments=np.asarray(payments, float),
-                               marginal_revenue=np.asarray(marginal_revenue, float))
+                               paid=np.asarray(paid, float), marginal_revenue=np.asarray(marginal_revenue, float))
 
     def _choose_bundles(self, z: np.ndarray, money_per_quality: np.ndarray):
         """Statutory: each trainer's optimal bundle at the royalty given noisy provenance signals and last
@@ -261,6 +270,20 @@ class SDCEModel(mesa.Model):
                 bargaining_power=cfg.bargaining_power, fee_per_volume=cfg.intermediary_cost)
             return self.intermediary.payments
         return np.zeros_like(bundles)
+
+    def _outlays(self, bundles, z, gamma, delta, collapse, money_per_quality) -> np.ndarray:
+        """What each trainer pays by the regime's own terms, not from the payment matrix (the ledger's paid side)."""
+        cfg = self.config
+        if cfg.regime == "statutory":
+            return royalty_outlays(bundles, self.levers.royalty)
+        if cfg.regime == "pmir":
+            return self._demand.paid
+        if cfg.regime == "shapley":
+            return leave_one_out_outlays(bundles, self.producer_state.phi, self.volume, z, gamma, delta, collapse,
+                                         money_per_quality)
+        if cfg.regime == "intermediary":
+            return np.asarray(self.intermediary.paid, float)  # the tariff T_j, the fee F V included
+        return np.zeros(cfg.n_trainers)
 
     def _marginal_revenue(self, demand, bundles, q, gamma, delta, money_per_quality) -> np.ndarray:
         cfg, state = self.config, self.producer_state

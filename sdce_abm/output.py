@@ -44,7 +44,7 @@ def summary(model: SDCEModel) -> dict[str, Any]:
         "kl": frame["kl"].tolist(), "w2_moments": frame["w2_moments"].tolist(),
         "provenance": frame["provenance"].tolist(), "price": frame["price"].tolist(),
         "welfare_path": frame["W"].tolist(),
-        "welfare": welfare, "w2_probe_floor": model.w2_floor,
+        "welfare": welfare, "w2_probe_floor": model.w2_floor, "numerics": dict(model.numerics),
         "config": cfg.model_dump(mode="json"), "seed": model.seed,
     }
 

@@ -63,6 +63,27 @@ def test_equilibrium_json(tmp_path):
     assert (tmp_path / "types.csv").exists()
 
 
+def test_equilibrium_prints_converged_and_refuses_an_unsettled_solve(monkeypatch):
+    import meanfield.equilibrium as equilibrium
+
+    solve = equilibrium.solve_equilibrium
+    shown = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "2"])
+    assert shown.exit_code == 0, shown.output
+    assert "converged (by start)" in shown.stdout and "True, True" in shown.stdout
+
+    def unsettled(cfg, starts=8, seed=0):
+        result = solve(cfg, starts=starts, seed=seed)
+        return {**result, "converged": [True] + [False] * (starts - 1)}
+
+    monkeypatch.setattr(equilibrium, "solve_equilibrium", unsettled)
+    refused = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "2", "--json"])
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert "did not settle" in refused.output and "start(s) [1]" in refused.output
+    accepted = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "2", "--json",
+                                   "--accept-unconverged"])
+    assert accepted.exit_code == 0 and json.loads(accepted.stdout)["converged"] == [True, False]
+
+
 def test_compare_json_and_resume(tmp_path):
     args = ["compare", "--producers", "32,128", "--seeds", "2", "--rules", "mle", "--generations", "2",
             "--out", str(tmp_path), "--json"]

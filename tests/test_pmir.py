@@ -85,6 +85,9 @@ def test_pmir_money_balances_and_outputs_stay_in_range():
     assert 0 <= model.rho <= 1 and np.all(np.asarray(model.pmir.prices) >= 0)
     assert len(model.learning_curves) == (SMALL["generations"] + 1) * SMALL["pmir_rounds"]
     assert all(np.isfinite(r["return"]) and np.isfinite(r["critic_loss"]) for r in model.learning_curves)
+    from sdce_abm.output import summary
+
+    assert summary(model)["numerics"] == {"skipped_updates": 0, "kept_prices": 0}
 
 
 def test_pmir_same_seed_same_run_and_seeds_differ():
@@ -186,3 +189,60 @@ def test_a_subsidy_lowers_rho_star_under_pmir():
     subsidised = solve_equilibrium(make_config(regime="pmir", policy="subsidy", subsidy=0.05), starts=1)
     gap = base["rho_star"] - subsidised["rho_star"]
     assert gap > base["epsilon"][0] * base["rho_star"]
+
+
+def test_settled_means_no_trend_beyond_the_oscillation():
+    """The epsilon-SDCE's settling test on known paths: an irregular oscillation around a constant has no trend
+    beyond a few standard errors; the same oscillation on a drift of 10% over the window has, and the change it
+    measures is that drift."""
+    from meanfield.equilibrium import PMIR_TREND_Z, PMIR_WINDOW, _window_trend
+
+    rng = np.random.default_rng(0)
+    wobble = np.stack([0.6 + 0.02 * np.sin(1.7 * np.arange(PMIR_WINDOW) + rng.uniform(0, 6))
+                       + 0.005 * rng.standard_normal(PMIR_WINDOW) for _ in range(20)])
+    change, se = _window_trend(wobble)
+    assert np.mean(change / se < PMIR_TREND_Z) >= 0.95
+    drift = np.linspace(0, 0.06, PMIR_WINDOW)
+    change, se = _window_trend(wobble + drift)
+    assert np.all(change / se > PMIR_TREND_Z)
+    with_drift, _ = _window_trend(drift[None] + 0.6)
+    np.testing.assert_allclose(with_drift, 0.06 * PMIR_WINDOW / (PMIR_WINDOW - 1), rtol=1e-9)
+
+
+def _random_admissible(rng) -> dict:
+    return dict(regime="pmir", n_trainers=int(rng.integers(2, 9)), temperature=float(rng.uniform(0.7, 1.0)),
+                collapse_weight=float(rng.uniform(0.5, 1.2)), shaping_beta=float(rng.uniform(0.0, 0.2)),
+                exploration=float(rng.uniform(0.05, 0.2)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("params", [dict(n_producers=128, n_trainers=4), dict()] +
+                         [_random_admissible(np.random.default_rng(k)) for k in range(5)],
+                         ids=["quick", "default", *(f"random{k}" for k in range(5))])
+def test_pmir_epsilon_sdce_settles_and_s_star_is_within_its_standard_error(params):
+    """The quick, the default and 5 random admissible configurations settle from two starts; s* from the market's
+    own start does not depend on how many starts are vmapped beside it beyond its standard error (the oscillation
+    is chaotic, so float32 rounding differences grow; docs/model.md section 6)."""
+    cfg = make_config(**{"regime": "pmir", **params})
+    two = solve_equilibrium(cfg, starts=2)
+    assert two["converged"] == [True, True], two["trend_z"]
+    one = solve_equilibrium(cfg, starts=1)
+    gap = abs(one["s_star"] - two["s_star"])
+    assert gap <= PMIR_S_STAR_Z * np.hypot(one["s_star_se"], two["s_star_se"]), (gap, one["s_star_se"])
+
+
+PMIR_S_STAR_Z = 4.0
+
+
+def test_guarded_numerics_are_counted_and_warned(monkeypatch):
+    """A non-finite price gradient keeps the old price: counted in summary.json's `numerics`, with a warning."""
+    import sdce.pmir
+    from sdce_abm.output import summary
+
+    original = sdce.pmir.price_gradient
+    monkeypatch.setattr(sdce.pmir, "price_gradient", lambda *a, **k: original(*a, **k).at[0].set(jnp.nan))
+    with pytest.warns(RuntimeWarning, match="prices kept"):
+        broken = _run(probe_size=63)  # a configuration of its own: the jitted rounds are traced with the patch
+    rounds = (SMALL["generations"] + 1) * SMALL["pmir_rounds"]
+    assert summary(broken)["numerics"]["kept_prices"] == rounds  # producer 0, every round
+    assert float(broken.pmir.prices[0]) == pytest.approx(make_config(**SMALL).initial_price)
