@@ -315,7 +315,7 @@ def equilibrium(
     with _clean_errors():
         cfg = _with_policy(load_config(config, regime=regime), policy, subsidy, watermark, royalty_cap, transfer)
         if starts < 1:
-            raise ConfigError(f"--starts: must be >= 1 (got {starts})")
+            raise ConfigError(f"--starts: starts must be >= 1 (got {starts})")
         with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
             result = solve_equilibrium(cfg, starts=starts, seed=seed)
         if not all(result["converged"]):

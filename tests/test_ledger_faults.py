@@ -3,7 +3,6 @@ paid: the paid side is computed from each regime's own terms, never from the pay
 settlement balances is checked every generation in `test_market_invariants.py` (ABM) and by the budget gap in
 `test_meanfield_market.py`, `test_policies.py` and `test_intermediary.py` (continuum)."""
 
-import numpy as np
 import pytest
 
 import meanfield.market
@@ -59,7 +58,12 @@ def test_abm_ledger_catches_a_short_settlement(regime, monkeypatch):
         assert_ledger_balances(run(**FAULTY))
 
 
-@pytest.mark.parametrize("regime", sorted(SETTLEMENTS))
+# statutory and pmir compile a continuum of their own (about 25 s each): -m slow; their ABM ledgers run by default
+CONTINUUM_CASES = [pytest.param(r, marks=pytest.mark.slow) if r in ("statutory", "pmir") else r
+                   for r in sorted(SETTLEMENTS)]
+
+
+@pytest.mark.parametrize("regime", CONTINUUM_CASES)
 def test_continuum_budget_gap_catches_a_short_settlement(regime, monkeypatch):
     cfg = make_config(regime=regime, n_trainers=3, generations=FORMS_AT.get(regime, 1), pmir_rounds=3)
     for module, name in SETTLEMENTS[regime]:

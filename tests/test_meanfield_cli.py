@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sdce.cli import app
+from sdce.config import make_config
 
 runner = CliRunner()
 
@@ -66,16 +67,15 @@ def test_equilibrium_json(tmp_path):
 def test_equilibrium_prints_converged_and_refuses_an_unsettled_solve(monkeypatch):
     import meanfield.equilibrium as equilibrium
 
-    solve = equilibrium.solve_equilibrium
+    solved = equilibrium.solve_equilibrium(make_config(regime="unregulated"), starts=2)
+    assert solved["converged"] == [True, True]
+    monkeypatch.setattr(equilibrium, "solve_equilibrium", lambda cfg, starts=8, seed=0: dict(solved))
     shown = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "2"])
     assert shown.exit_code == 0, shown.output
     assert "converged (by start)" in shown.stdout and "True, True" in shown.stdout
 
-    def unsettled(cfg, starts=8, seed=0):
-        result = solve(cfg, starts=starts, seed=seed)
-        return {**result, "converged": [True] + [False] * (starts - 1)}
-
-    monkeypatch.setattr(equilibrium, "solve_equilibrium", unsettled)
+    unsettled = {**solved, "converged": [True, False]}
+    monkeypatch.setattr(equilibrium, "solve_equilibrium", lambda cfg, starts=8, seed=0: dict(unsettled))
     refused = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "2", "--json"])
     assert refused.exit_code == 1 and refused.stdout == ""
     assert "did not settle" in refused.output and "start(s) [1]" in refused.output
