@@ -4,25 +4,15 @@ is reported with its error and the run goes on, and a rerun resumes from what is
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from sdce.atomic import write_text_atomic
+
 T = TypeVar("T")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _slug(name: str) -> str:
@@ -33,9 +23,9 @@ class ReportSections:
     """The sections of one report in `folder`, kept in `folder/sections/` for the configuration `key`.
 
     `value(name, fn)` runs a step whose result later sections need (None when it failed; `cached`: a JSON value
-    reused by a rerun); `section(name, fn)`
-    runs a step that returns the section's Markdown and keeps it (`cached`: reused by a rerun). Failures are
-    collected in `failed` (name -> message); `write_report` puts every section, or its error, into report.md.
+    reused by a rerun); `section(name, fn)` runs a step that returns the section's Markdown and keeps it
+    (`cached`: reused by a rerun); `needs(*names)` stops a section whose inputs failed. Failures are collected in
+    `failed` (name -> message); `write_report` puts every section, or its error, into report.md.
     """
 
     def __init__(self, folder: Path, key: dict) -> None:
@@ -47,7 +37,7 @@ class ReportSections:
             shutil.rmtree(self.store)
         self.store.mkdir(parents=True, exist_ok=True)
         if not stamp.exists():
-            write_atomic(stamp, text)
+            write_text_atomic(stamp, text)
         self.timings: dict[str, float] = {}
         self.failed: dict[str, str] = {}
         self.texts: dict[str, str | None] = {}
@@ -69,8 +59,14 @@ class ReportSections:
             return json.loads(path.read_text())["value"]
         result = self._attempt(name, fn)
         if cached and result is not None:
-            write_atomic(path, json.dumps({"value": result}))
+            write_text_atomic(path, json.dumps({"value": result}))
         return result
+
+    def needs(self, *names: str) -> None:
+        """Raise if any of the steps `names` failed: the section that needs them cannot be made."""
+        missing = [name for name in names if name in self.failed]
+        if missing:
+            raise RuntimeError(f"needs {', '.join(missing)}, which failed")
 
     def section(self, name: str, fn: Callable[[], str], cached: bool = True) -> None:
         path = self.store / f"{_slug(name)}.md"
@@ -79,7 +75,7 @@ class ReportSections:
             return
         text = self._attempt(name, fn)
         if text is not None:
-            write_atomic(path, text)
+            write_text_atomic(path, text)
         self.texts[name] = text
 
     def write_report(self, header: str) -> Path:
@@ -94,5 +90,5 @@ class ReportSections:
         if failed_steps:
             parts.insert(0, "## Failed steps\n\n" + "\n".join(f"- {k}: {self.failed[k]}" for k in failed_steps))
         path = self.folder / "report.md"
-        write_atomic(path, f"{header.strip()}\n\n" + "\n\n".join(parts) + "\n")
+        write_text_atomic(path, f"{header.strip()}\n\n" + "\n\n".join(parts) + "\n")
         return path

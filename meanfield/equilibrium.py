@@ -42,7 +42,7 @@ UNIQUE_TOL = 1e-4  # starts whose prices, provenance and rho agree within this r
 PMIR_GENERATIONS = 150  # PMIR: generations run from each start (each `pmir_rounds` market rounds)
 PMIR_WINDOW = 50  # PMIR: the last generations, over which the epsilon-SDCE is averaged
 PMIR_MAX_GENERATIONS = 450  # PMIR: while a start has not settled, the run goes on a window at a time up to this
-PMIR_BATCHES = 10  # PMIR: batch means over the window (half in each half of it), for standard errors
+PMIR_BATCHES = 10  # PMIR: batch means over the window, for its standard errors and its trend test
 PMIR_TREND_Z = 4.0  # PMIR: a start has settled when the trend over the window is within this many standard errors
 
 
@@ -140,18 +140,18 @@ def _mean_standard_error(path) -> float:
     return float(batches.std(ddof=1) / np.sqrt(PMIR_BATCHES) * widen)
 
 
-def _trend_z(window: dict):
-    """The largest |trend| / its standard error over rho, Q, the unit price and KL, by start."""
-    def z(path):
-        change, se = _window_trend(path)
-        return change / np.maximum(se, 1e-12 * np.maximum(np.abs(path).max(1), 1e-30))
-
-    return np.max([z(window[k]) for k in ("rho", "quality", "price", "kl")], axis=0)
+TREND_OBSERVABLES = ("rho", "quality", "price", "kl")  # what the trend test watches
 
 
-def _settled(window: dict):
-    """Starts whose window shows no drift beyond `PMIR_TREND_Z` standard errors."""
-    return _trend_z(window) < PMIR_TREND_Z
+def _trends(window: dict) -> dict:
+    """`_window_trend` of each of `TREND_OBSERVABLES`: (change, its standard error), by start."""
+    return {k: _window_trend(window[k]) for k in TREND_OBSERVABLES}
+
+
+def _trend_z(window: dict, trends: dict):
+    """The largest |trend| / its standard error over `TREND_OBSERVABLES`, by start."""
+    return np.max([trends[k][0] / np.maximum(trends[k][1], 1e-12 * np.maximum(np.abs(window[k]).max(1), 1e-30))
+                   for k in TREND_OBSERVABLES], axis=0)
 
 
 def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> dict:
@@ -177,7 +177,8 @@ def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> 
             raise EquilibriumNotConverged(f"equilibrium: the continuum PMIR produced non-finite values by "
                                           f"generation {generations}")
         windows.append(window)
-        chosen = np.where((chosen < 0) & _settled(window), len(windows) - 1, chosen)
+        settled = _trend_z(window, _trends(window)) < PMIR_TREND_Z
+        chosen = np.where((chosen < 0) & settled, len(windows) - 1, chosen)
         if (chosen >= 0).all() or generations >= PMIR_MAX_GENERATIONS:
             break
     last = np.where(chosen >= 0, chosen, len(windows) - 1)  # a start that never settled: its last window
@@ -187,11 +188,11 @@ def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> 
     observables = ("rho", "quality", "price")
     excursion = {k: np.abs(window[k] - centre[k][:, None]).max(1) for k in observables}  # (starts,)
     epsilon = np.max([excursion[k] / np.maximum(np.abs(centre[k]), 1e-12) for k in observables], axis=0)
-    trends = {k: _window_trend(window[k]) for k in (*observables, "kl")}
+    trends = _trends(window)
     trend = np.max([trends[k][0] / np.maximum(np.abs(centre[k]), 1e-12) for k in observables], axis=0)
-    trend_z = _trend_z(window)
+    trend_z = _trend_z(window, trends)
     converged = trend_z < PMIR_TREND_Z
-    standard_error = {k: _mean_standard_error(window[k][0]) for k in (*observables, "kl")}
+    standard_error = {k: _mean_standard_error(window[k][0]) for k in TREND_OBSERVABLES}
     spread = {"price": float(np.max(np.abs(centre["price"] - centre["price"][0]))),
               "provenance": float(np.max(np.abs(centre["phi"] - centre["phi"][0]))),
               "rho": float(np.max(np.abs(centre["rho"] - centre["rho"][0])))}
@@ -340,8 +341,9 @@ def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 1) -> dict:
 def not_converged_detail(result: dict) -> str:
     """Why a solve did not settle, with the numbers."""
     if result["regime"] == "pmir":
-        return ("the change between the halves of the averaging window is "
+        return ("the trend over the averaging window is "
                 + ", ".join(f"{z:.2f}" for z in result["trend_z"])
-                + f" standard errors by start, against a tolerance of {PMIR_TREND_Z}")
+                + f" standard errors by start, against a tolerance of {PMIR_TREND_Z} after "
+                + ", ".join(map(str, result["generations_to_converge"])) + " generations")
     moving = [i for i, c in enumerate(result["converged"]) if not c]
     return f"start(s) {moving} still moved by more than {STATIONARY_TOL} after {MAX_GENERATIONS} generations"

@@ -570,8 +570,7 @@ def _runs_progress(progress: Progress, label: str):
 
 def _subsidy_level(cfg: SDCEConfig, subsidy: str) -> float:
     """Table V's subsidy: a number, or 'optimal', s* (eq. 10) resolved exactly as `sdce run --subsidy optimal`."""
-    with err.status("s* (eq. 10): solving the continuum SDCE of pmir"):
-        return _with_policy(cfg.replace(regime="pmir"), "subsidy", subsidy, None, None, None).subsidy
+    return _with_policy(cfg.replace(regime="pmir"), "subsidy", subsidy, None, None, None).subsidy
 
 
 def _print_result(result: dict, key: str, paper: dict, title: str) -> None:
@@ -636,7 +635,8 @@ def reproduce_table5(
     from calibration.tables import TABLE5_POLICIES, table5
 
     def design(cfg: SDCEConfig) -> dict:
-        return {"policies": TABLE5_POLICIES, "subsidy": _subsidy_level(cfg, subsidy)}
+        with err.status("s* (eq. 10): solving the continuum SDCE of pmir"):
+            return {"policies": TABLE5_POLICIES, "subsidy": _subsidy_level(cfg, subsidy)}
 
     _reproduce_table(config, seeds, workers, out, "Table V", "table5", design, table5, "policy", TABLE_V)
 
@@ -720,12 +720,13 @@ def _reproduce_sections(sections, cfg: SDCEConfig, size: dict, chosen, level, wo
         finally:
             progress.remove_task(task)
 
+    s_star, runs_step, retrain_step, fixed_rho_step = ("s* (eq. 10)", "Tables III and V: ABM runs",
+                                                       "Table II: retraining", "Tables II and IV: ABM at fixed rho")
     if level == "optimal":
         with working("s* (eq. 10): the continuum SDCE of pmir"):
-            level = sections.value("s* (eq. 10)", lambda: _with_policy(
-                cfg.replace(regime="pmir"), "subsidy", "optimal", None, None, None).subsidy, cached=True)
+            level = sections.value(s_star, lambda: _subsidy_level(cfg, "optimal"), cached=True)
     policies = TABLE5_POLICIES if level is not None else ()
-    runs = sections.value("Tables III and V: ABM runs", lambda: simulate(
+    runs = sections.value(runs_step, lambda: simulate(
         cfg, chosen, folder, regimes=TABLE3_REGIMES, policies=policies, subsidy=level, workers=workers,
         on_progress=_runs_progress(progress, "Tables III, V runs")))
 
@@ -738,40 +739,34 @@ def _reproduce_sections(sections, cfg: SDCEConfig, size: dict, chosen, level, wo
         return {d: run_retraining(c, folder / "retrain" / d, lambda k: progress.advance(task, k))
                 for d, c in retrain.items()}
 
-    panels = sections.value("Table II: retraining", retraining)
-    abm = sections.value("Tables II and IV: ABM at fixed rho",
-                         lambda: _abm_panel(folder / "config.toml", size["abm_seeds"], ABM_FIRST_SEED, progress,
-                                            folder))
-
-    def needs(*inputs):
-        missing = [name for name, value in inputs if value is None]
-        if missing:
-            raise RuntimeError(f"needs {', '.join(missing)}, which failed")
+    panels = sections.value(retrain_step, retraining)
+    abm = sections.value(fixed_rho_step, lambda: _abm_panel(folder / "config.toml", size["abm_seeds"],
+                                                            ABM_FIRST_SEED, progress, folder))
 
     def section_table2():
-        needs(("Table II: retraining", panels), ("Tables II and IV: ABM at fixed rho", abm))
+        sections.needs(retrain_step, fixed_rho_step)
         table2(panels, abm, folder)
         return (folder / "table2.md").read_text()
 
     def section_table4():
-        needs(("Tables II and IV: ABM at fixed rho", abm))
+        sections.needs(fixed_rho_step)
         table4(abm, folder)
         return (folder / "table4.md").read_text() + "\n\n![Table IV](table4.png)"
 
     def section_table3():
-        needs(("Tables III and V: ABM runs", runs))
+        sections.needs(runs_step)
         result = table3(runs, folder, cfg)
         glance.extend([*(describe(c) for c in result["orderings"]), result["cv"]])
         return (folder / "table3.md").read_text() + "\n\n![Table III](table3.png)"
 
     def section_table5():
-        needs(("s* (eq. 10)", level), ("Tables III and V: ABM runs", runs))
+        sections.needs(s_star, runs_step)
         result = table5(runs, folder, cfg)
         glance.extend(describe(c) for c in result["orderings"])
         return (folder / "table5.md").read_text() + "\n\n![Table V](table5.png)"
 
     def section_theorem2():
-        needs(("Tables III and V: ABM runs", runs))
+        sections.needs(runs_step)
         theorem2(runs, folder)
         return (folder / "theorem2.md").read_text() + "\n\n![Theorem 2](theorem2.png)"
 

@@ -14,8 +14,15 @@ def test_a_failed_section_is_reported_and_the_next_runs(tmp_path):
     sections.section("first", lambda: "# First\n\nok")
     sections.section("broken", lambda: (_ for _ in ()).throw(RuntimeError("trend 5.1 against 4")))
     sections.section("last", lambda: "fine")
+
+    def uses_inputs():
+        sections.needs("first", "inputs")
+        return "never"
+
+    sections.section("dependent", uses_inputs)
     report = sections.write_report("# Report").read_text()
-    assert set(sections.failed) == {"inputs", "broken"}
+    assert set(sections.failed) == {"inputs", "broken", "dependent"}
+    assert "**This section failed:** RuntimeError: needs inputs, which failed" in report
     assert "**This section failed:** RuntimeError: trend 5.1 against 4" in report
     assert "- inputs: ZeroDivisionError" in report and "### First" in report and "fine" in report
     assert report.index("## first") < report.index("## broken") < report.index("## last")

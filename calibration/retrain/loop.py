@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -24,6 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from calibration.retrain.domain import Domain, Size, train
+from sdce.atomic import atomic_write
 from sdce.config import ConfigError, param, validated
 
 DOMAINS: tuple[str, ...] = ("text", "images", "recsys")
@@ -119,12 +119,6 @@ def _key(seed: int, generation: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed), generation)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _save_state(path: Path, generation: int, params: Any, buffer: jax.Array) -> None:
     leaves = {f"leaf{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(params))}
 
@@ -132,7 +126,7 @@ def _save_state(path: Path, generation: int, params: Any, buffer: jax.Array) -> 
         with open(tmp, "wb") as f:
             np.savez(f, generation=generation, buffer=np.asarray(buffer), **leaves)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _load_state(path: Path, template: Any) -> tuple[int, Any, jax.Array]:
@@ -199,7 +193,7 @@ def run_retraining(cfg: RetrainConfig, out: Path, on_cells: Callable[[int], None
                 rows.extend({"domain": cfg.domain, "rho": rho, "generation": t, "seed": seed, "metric": m,
                              "value": float(v[i])} for m, v in values.items())
             _save_state(state_path, t, params, buffer)
-            _atomic_write(panel_path, lambda tmp: pd.DataFrame(rows, columns=PANEL_COLUMNS).to_csv(tmp, index=False))
+            atomic_write(panel_path, lambda tmp: pd.DataFrame(rows, columns=PANEL_COLUMNS).to_csv(tmp, index=False))
             advance(k)
     panel = pd.DataFrame(rows, columns=PANEL_COLUMNS).sort_values(["seed", "rho", "generation", "metric"])
     return panel.reset_index(drop=True)
