@@ -125,16 +125,18 @@ def test_regime_change_takes_effect_on_reset(page):
 
 
 def test_play_runs_generations_until_paused(page):
+    started = time.monotonic()
     page.get_by_role("button", name="▶").click()
     page.get_by_text("Step: 3", exact=True).wait_for()
+    three_steps = (time.monotonic() - started) * 1000  # ms for three generations while playing
     page.get_by_role("button", name="❚❚").click()
     page.get_by_role("button", name="▶").wait_for()
     counter = page.get_by_text(re.compile(r"^Step: \d+$"))
     paused_at = _step_count(counter)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(three_steps + 500)  # Mesa's play loop finishes the step it is in when paused
     settled = _step_count(counter)
-    assert settled - paused_at <= 1  # Mesa's play loop finishes the step it is in when paused, then stops
-    page.wait_for_timeout(1500)
+    assert settled - paused_at <= 1
+    page.wait_for_timeout(three_steps + 500)  # then nothing moves
     assert _step_count(counter) == settled
 
 
