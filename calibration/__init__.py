@@ -1,5 +1,2 @@
-"""Calibration: the paper's Table I parameters, and (later) reduced-form and structural estimation."""
-
-from calibration.table1 import TABLE_I
-
-__all__ = ["TABLE_I"]
+"""Calibration: reduced-form estimation of the collapse law (`ols`), the paper's tables reproduced (`tables`,
+`reproduce`) and the recursive-retraining benchmark (`retrain`). Table I's inputs are `sdce.paper.table1`."""

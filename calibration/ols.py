@@ -5,7 +5,7 @@
 M is one metric of a panel (perplexity in eq. (13), relative quality Q_t/Q_0 in eq. (15)). We report
 b = direction * slope, so b > 0 always means collapse: eq. (13) has b = slope, eq. (15) (log Q = log Q_0 - 0.183 t
 rho^2) has b = -slope = 0.183. Source: Lundström-Imanov (2026), *The Economics of Model Collapse*,
-arXiv:2605.20279v1, Sections VI and VIII; MODEL.md §12.
+arXiv:2605.20279v1, Sections VI and VIII; docs/model.md §12.
 
 A panel is a long table with columns rho, generation, metric, value (required) and domain, seed (optional).
 """
@@ -22,7 +22,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.stats.sandwich_covariance import weights_bartlett
 
-from sdce.config import ConfigError
+from sdce.errors import ConfigError
 
 # +1: collapse raises the metric (higher is worse); -1: collapse lowers it (higher is better).
 METRIC_DIRECTION: Mapping[str, int] = MappingProxyType(

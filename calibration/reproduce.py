@@ -1,7 +1,7 @@
 """`sdce reproduce table2|table4`: our estimates of the collapse law beside the paper's published tables.
 
 Every number in "ours" is computed here from our own panels; the paper's numbers come from
-`calibration.published` (typed in with their source) and are only ever printed beside ours, with the gap.
+`sdce.paper.published` (typed in with their source) and are only ever printed beside ours, with the gap.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from calibration.ols import collapse_law_ols, pooled_fixed_effects
-from calibration.published import SOURCE, STATED, TABLE_II, TABLE_IV, TABLE_IV_GENERATIONS, TABLE_IV_RHOS, \
-    table4_panel
 from calibration.retrain.loop import make_retrain_config, run_retraining
+from sdce.paper.published import SOURCE, STATED, TABLE_II, TABLE_IV, TABLE_IV_GENERATIONS, TABLE_IV_RHOS, table4_panel
 
 # Our source -> (its metric for eq. 13, the paper's Table II row it stands beside)
 TABLE2_SOURCES = {"text": ("perplexity", "c4_synthetic"), "images": ("frechet", "cifar"),

@@ -7,7 +7,7 @@ DIR/settings.json refuses a folder that holds runs made with other settings. Tab
 Table V's no-intervention row is the `pmir` run of Table III, and Table V's Q (rel.) is, as in the paper (1.231
 for no intervention), relative to the `unregulated` run of the same seed.
 
-Our numbers are computed from the runs; the paper's come from `calibration.published` and are only printed beside
+Our numbers are computed from the runs; the paper's come from `sdce.paper.published` and are only printed beside
 ours, with the gap.
 """
 
@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from calibration.published import LISTED_SEEDS, N_SEEDS, SOURCE, STATED, TABLE_III, TABLE_V, OutcomeRow
-from sdce.config import REGIMES, ConfigError, SDCEConfig
+from sdce.config import REGIMES, SDCEConfig
+from sdce.errors import ConfigError
+from sdce.paper.published import LISTED_SEEDS, N_SEEDS, SOURCE, STATED, TABLE_III, TABLE_V, OutcomeRow
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -65,6 +66,14 @@ SEEDS_RULE = ("the paper prints only 17, 31, 42, 53 and 9973 of its 32 seeds; th
 
 TABLE3_REGIMES: tuple[str, ...] = ("unregulated", "statutory", "shapley", "pmir", "intermediary")
 TABLE5_POLICIES: tuple[str, ...] = ("none", "subsidy", "disclosure", "royalty-cap", "transfer")
+
+
+def table5_subsidy(cfg: SDCEConfig, level: float | str) -> float:
+    """Table V's subsidy: `level`, or for 'optimal' s* (eq. 10) at the continuum SDCE of pmir, resolved exactly as
+    `sdce run --subsidy optimal` (`meanfield.equilibrium.with_policy`; imported here, not in the pool's workers)."""
+    from meanfield.equilibrium import with_policy
+
+    return with_policy(cfg.replace(regime="pmir"), policy="subsidy", subsidy=level).subsidy
 # The paper gives no level for the royalty cap or the transfer. Ours are fixed fractions (not tuned) of one reference
 # run, the policy regime without a policy at the first paper seed, at generation T: p̄ = CAP_FRACTION x its mean
 # price per unit, transfer = TRANSFER_FRACTION x its mean payment per producer. One level for every seed, as a
@@ -96,8 +105,7 @@ def _run(cfg: SDCEConfig, seed: int) -> dict:
     from sdce_abm.model import SDCEModel
 
     model = SDCEModel(config=cfg, seed=seed)
-    while model.running:
-        model.step()
+    model.run_model()
     w = model.welfare
     return {"quality": model.mean_quality, "w2": model.w2_public, "rho": model.rho, "W": w["W"],
             "W_realized": w["W_realized"], "residual": w["residual"], "price": model.mean_price,

@@ -1,5 +1,5 @@
 """The market with trained models: trainers' quality comes from character-level language models that they
-actually train on the human and synthetic text in their bundles (`technology = "retrain"`, MODEL.md §4, §11).
+actually train on the human and synthetic text in their bundles (`technology = "retrain"`, docs/model.md §4, §11).
 
     python examples/retrain_technology.py                 # N=128, M=4, 6 generations: a few minutes on 2 CPU cores
     python examples/retrain_technology.py --regimes unregulated --generations 3

@@ -1,4 +1,4 @@
-"""Distances between the Gaussian-mixture public models of the two levels (MODEL.md §9, harness).
+"""Distances between the Gaussian-mixture public models of the two levels (docs/model.md §9, harness).
 
 The ABM's q̄_t and the mean-field q̄_t are mixtures of the M trainers' Gaussians. Their W2 has no closed form, and a
 sampled or gridded Sinkhorn estimate has a floor (float32, entropic bias) above the errors of large N. The harness

@@ -1,4 +1,4 @@
-"""The SDCE of Definition 1 in the continuum (MODEL.md §9), Theorem 1 by multi-start, and Proposition 1.
+"""The SDCE of Definition 1 in the continuum (docs/model.md §9), Theorem 1 by multi-start, and Proposition 1.
 
 An SDCE is a stationary point of the continuum market's generation map: producers' provenance is a best response
 to the marginal revenue it earns, trainers' bundles solve eq. (3) at the prices and the rho they face, volumes
@@ -9,7 +9,7 @@ Theorem 1 says the equilibrium price vector is generically unique; we report whe
 apart they end.
 
 The price of a type is what it is paid per unit of content in the equilibrium (statutory: the royalty times the
-units used; Shapley: its marginal product; unregulated: nothing). Posted prices arrive with PMIR (MODEL.md §6).
+units used; Shapley: its marginal product; unregulated: nothing). Posted prices arrive with PMIR (docs/model.md §6).
 """
 
 from __future__ import annotations
@@ -21,19 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from meanfield.market import (
-    WELFARE_KEYS,
-    MarketState,
-    _generation,
-    economy,
-    gaussian_p,
-    trajectory,
-    weighted_quantiles,
-)
+from meanfield.market import MarketState, _generation, economy, gaussian_p, trajectory, weighted_quantiles
 from meanfield.worlds import GaussianModels, GaussianWorld
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
 from sdce.economics.policy import optimal_subsidy, optimal_watermark
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality
+from sdce.economics.welfare import WELFARE_KEYS
+from sdce.errors import ConfigError, EquilibriumNotConverged
 from sdce.population import trainer_primitives
 
 STATIONARY_TOL = 1e-6  # max change of any state component in one generation at the fixed point
@@ -45,9 +39,6 @@ PMIR_MAX_GENERATIONS = 450  # PMIR: while a start has not settled, the run goes 
 PMIR_BATCHES = 10  # PMIR: batch means over the window, for its standard errors and its trend test
 PMIR_TREND_Z = 4.0  # PMIR: a start has settled when the trend over the window is within this many standard errors
 
-
-class EquilibriumNotConverged(RuntimeError):
-    """The equilibrium solve ran but did not settle: no number is returned for it."""
 
 
 def _distance(a: MarketState, b: MarketState):
@@ -336,6 +327,18 @@ def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 1) -> dict:
         raise EquilibriumNotConverged(f"'optimal' needs the SDCE of this configuration without a policy, but the "
                                       f"continuum market did not settle: {not_converged_detail(result)}")
     return {k: result[k] for k in ("s_star", "w_star", "rho_star", "kl_star")}
+
+
+def with_policy(cfg: SDCEConfig, **changes: float | str | None) -> SDCEConfig:
+    """`cfg` with the policy fields in `changes` (policy, subsidy, watermark, royalty_cap, transfer; None: keep);
+    a subsidy or watermark of 'optimal' is s* (eq. 10) or w* (eq. 12) at the SDCE of the configuration without a
+    policy (`closed_form_policy_levels`), e.g. `sdce run --subsidy optimal` and Table V's subsidy."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if "optimal" in changes.values():
+        optimum = closed_form_policy_levels(cfg.replace(**{k: v for k, v in changes.items() if v != "optimal"}))
+        changes = {k: (optimum["s_star" if k == "subsidy" else "w_star"] if v == "optimal" else v)
+                   for k, v in changes.items()}
+    return cfg.replace(**changes) if changes else cfg
 
 
 def not_converged_detail(result: dict) -> str:

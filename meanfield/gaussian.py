@@ -1,4 +1,4 @@
-"""The N → ∞ Gaussian closed forms of the generative distribution (MODEL.md §9(a)), in JAX.
+"""The N → ∞ Gaussian closed forms of the generative distribution (docs/model.md §9), in JAX.
 
 With infinitely many samples a trainer's data are the arithmetic mixture (1 - rho) p + rho q̃_{t-1}, where q̃ is
 q_{t-1} at temperature tau. The `mle` rule projects that mixture on the Gaussian family (moment matching); the `wgf`
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from functools import partial
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sdce.dataworld.learning import geometric_mixture, ou_flow
+from sdce.dataworld.mixture import mixture_log_density
 
 
 def mle_moment_map(mean, cov, mean_p, cov_p, rho, tau):
@@ -47,24 +47,6 @@ def gaussian_trajectory(mean0, cov0, mean_p, cov_p, rho, tau, generations: int, 
 
     _, (means, covs) = jax.lax.scan(step, (mean0, cov0), None, length=generations)
     return jnp.concatenate([mean0[None], means]), jnp.concatenate([cov0[None], covs])
-
-
-def mixture_moments(weights, means, covs, tau=1.0):
-    """Mean and covariance of Σ_k w_k N(m_k, tau C_k): the moment projection of a (tempered) mixture."""
-    mean = weights @ means
-    centred = means - mean
-    cov = tau * jnp.einsum("k,kij->ij", weights, covs) + jnp.einsum("k,ki,kj->ij", weights, centred, centred)
-    return mean, cov
-
-
-def mixture_log_density(weights, means, covs, x):
-    """log Σ_k w_k N(x; m_k, C_k) at points x (n, d)."""
-    diff = x[None] - means[:, None]  # (K, n, d)
-    maha = jnp.einsum("kni,kij,knj->kn", diff, jnp.linalg.inv(covs), diff)
-    logdet = jnp.linalg.slogdet(covs)[1]
-    d = means.shape[1]
-    comp = jnp.log(weights)[:, None] - 0.5 * (maha + logdet[:, None] + d * jnp.log(2 * jnp.pi))
-    return jax.scipy.special.logsumexp(comp, axis=0)
 
 
 def hermite_nodes(dim: int):

@@ -1,4 +1,4 @@
-"""The N → ∞ generative distribution on a grid for a general p in d ≤ 2 (MODEL.md §9(b)), in JAX.
+"""The N → ∞ generative distribution on a grid for a general p in d ≤ 2 (docs/model.md §9), in JAX.
 
 A density is held as its cell masses on a regular tensor grid over [-bound, bound]^d: an array of shape (n,) or
 (n, n), nonnegative, summing to 1 (the midpoint rule: mass ∝ density at the cell centre). With infinitely many
@@ -11,7 +11,7 @@ The flow ∂_t q = ∇·(q ∇ log(q/pi)) is discretised in space by finite volu
 chain with stationary law pi on the grid (the square-root approximation; its entropy gradient-flow structure is
 Maas 2011, "Gradient flows of the entropy for finite Markov chains"), and in time by explicit Euler steps short
 enough that each step is a stochastic matrix: masses stay positive, sum to one, and KL(q‖pi) never increases.
-For a Gaussian p the chain is validated against the closed forms of `meanfield.gaussian` (MODEL.md §9(a)).
+For a Gaussian p the chain is validated against the closed forms of `meanfield.gaussian` (docs/model.md §9).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from sdce.dataworld.mixture import mixture_log_density
 from sdce.xp import array_namespace
 
 CFL = 0.5  # dt × (largest total out-rate of a cell) ≤ CFL: every Euler step is a stochastic matrix
@@ -86,26 +87,11 @@ def masses_from_log_density(grid: GridSpec, log_density_fn):
     return jnp.exp(log_masses_from_log_density(grid, log_density_fn))
 
 
-def gaussian_mixture_log_density(weights, means, covs):
-    """x ↦ log Σ_k w_k N(x; m_k, S_k) on (m, d) points; means (K, d), covs (K, d, d)."""
-    weights, means, covs = (jnp.asarray(a, dtype=jnp.float32) for a in (weights, means, covs))
-    d = means.shape[-1]
-    chol = jnp.linalg.cholesky(covs)
-    log_norm = jnp.log(weights) - jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1) \
-        - 0.5 * d * math.log(2 * math.pi)
-
-    def log_density(x):
-        diff = x[None, :, :] - means[:, None, :]  # (K, m, d)
-        white = jax.scipy.linalg.solve_triangular(chol, jnp.swapaxes(diff, -1, -2), lower=True)  # (K, d, m)
-        return logsumexp(log_norm[:, None] - 0.5 * jnp.sum(white**2, axis=-2), axis=0)
-
-    return log_density
-
-
 @partial(jax.jit, static_argnames=("grid",))
 def gaussian_mixture_log_masses(grid: GridSpec, weights, means, covs):
     """Normalised log cell masses of Σ_k w_k N(m_k, S_k) (no underflow in the far tails)."""
-    return log_masses_from_log_density(grid, gaussian_mixture_log_density(weights, means, covs))
+    weights, means, covs = (jnp.asarray(a, dtype=jnp.float32) for a in (weights, means, covs))
+    return log_masses_from_log_density(grid, partial(mixture_log_density, weights, means, covs))
 
 
 def gaussian_mixture_masses(grid: GridSpec, weights, means, covs):
@@ -120,13 +106,13 @@ def safe_log(q):
 
 @jax.jit
 def temper(q, tau):
-    """q at sampling temperature tau: q^(1/tau), renormalised (MODEL.md §2).
+    """q at sampling temperature tau: q^(1/tau), renormalised (docs/model.md §2).
 
     For a Gaussian this is exactly covariance × tau (on the grid too: the cell masses stay a discretised Gaussian).
-    For a mixture it differs slightly from MODEL.md's component-wise rule (component covariances × tau, weights
-    ∝ w^(1/tau)): near a mode where one component dominates, q^(1/tau) is that component at covariance × tau with
-    weight ∝ w^(1/tau) |S|^((1 - 1/tau)/2), so the two agree for well-separated components of equal covariance,
-    and differ in the overlap regions and, for unequal covariances, in the weights.
+    For a mixture it differs slightly from the ABM's component-wise rule (`sdce.dataworld.mixture.temper`: component
+    covariances × tau, weights ∝ w^(1/tau)): near a mode where one component dominates, q^(1/tau) is that component at
+    covariance × tau with weight ∝ w^(1/tau) |S|^((1 - 1/tau)/2), so the two agree for well-separated components of
+    equal covariance, and differ in the overlap regions and, for unequal covariances, in the weights.
     """
     return jax.nn.softmax((safe_log(q) / tau).ravel()).reshape(q.shape)
 

@@ -1,8 +1,8 @@
-"""The ABM against its mean-field limit as N grows (MODEL.md §9, harness).
+"""The ABM against its mean-field limit as N grows (docs/model.md §9, harness).
 
 For each learning rule, the ABM runs at each N over K seeds (samples per unit fixed, so samples ∝ N), and the
 continuum market runs once per rule. Per run: max_t |rho_t - rho_t^MF|, max_t MW2(q̄_t, q̄_t^MF) and
-max_t |Q_t - Q_t^MF| / Q_t^MF, measured against both limits (the `mle` and the `wgf` one: MODEL.md §2 says they
+max_t |Q_t - Q_t^MF| / Q_t^MF, measured against both limits (the `mle` and the `wgf` one: docs/model.md §2 says they
 differ, and which one the ABM follows is the question). Error ∝ N^-a is fitted to the medians over seeds by
 least squares on log-log axes, with a bootstrap over seeds for the 95% interval. Rows are appended to
 `DIR/runs.csv` as runs finish, so an interrupted comparison resumes where it stopped.
@@ -20,8 +20,9 @@ import pandas as pd
 
 from meanfield.distance import mixture_w2
 from meanfield.solve import solve_meanfield
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import Mixture
+from sdce.errors import ConfigError
 
 METRICS = ("rho", "w2", "quality")
 RULES = ("mle", "wgf")

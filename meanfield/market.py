@@ -1,4 +1,4 @@
-"""The continuum market (MODEL.md §9): the ABM's generation with N → ∞ producers, in JAX.
+"""The continuum market (docs/model.md §9): the ABM's generation with N → ∞ producers, in JAX.
 
 A continuum of producer types (phi_bar, nu) ~ F is integrated by a fixed quadrature (`producer_type_grid`); the M
 trainers are the ABM's fixed trainer population. Signal noise averages out: under `statutory` each type's demand
@@ -21,29 +21,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from meanfield.pmir import initial_pmir, pmir_generation
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import human_distribution
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.demand import NEWTON_STEP_CAP, expected_logit_demand, marginal_values
-from sdce.economics.intermediary import intermediary_settlement
-from sdce.economics.ledger import marginal_product_outlays, royalty_outlays
-from sdce.economics.payments import (
-    shapley_marginal_payments,
-    shapley_marginal_revenue,
-    statutory_marginal_revenue,
-    statutory_payments,
-)
-from sdce.economics.producers import partial_adjustment, producer_surplus, provenance_best_response
 from sdce.economics.policy import lump_sum_transfer, policy_cost
+from sdce.economics.producers import partial_adjustment, producer_surplus, provenance_best_response
 from sdce.economics.signals import signal_reliability, signal_variance
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
-from sdce.economics.welfare import welfare_components
+from sdce.economics.welfare import WELFARE_KEYS, welfare_components
+from sdce.errors import ConfigError
 from sdce.population import producer_type_grid, trainer_primitives
+from sdce.regimes import Market, Perception, Settlement, regime_module
 
 TYPE_NODES = 32  # quantiles per type dimension: 32² = 1024 producer types (quadrature error ~1e-4 in rho_T, Q_T)
 NEWTON_TOL = 1e-5  # max |residual| of log aggregates (float32)
 NEWTON_MAX_ITERATIONS = 100
-WELFARE_KEYS = ("W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized", "residual")
 
 
 class Economy(NamedTuple):
@@ -94,7 +87,7 @@ def weighted_quantiles(values, weights, probs):
 
 
 def _statutory_demand(cfg: SDCEConfig, econ: Economy, phi, rho, fidelity):
-    """Expected bundles by type (K, M) at the royalty over each type's signal noise, the expected marginal revenue,
+    """Expected bundles by type (K, M) at the royalty over each type's signal noise, the trainers' `Perception`,
     and the final Newton residual. Trainers' empirical-Bayes aggregates are population moments: mu = E phi and
     var phĩ = var phi + noise. Each trainer's two perceived aggregates solve their fixed point by Newton's method
     with the Jacobian from `jax.jacfwd`."""
@@ -135,14 +128,12 @@ def _statutory_demand(cfg: SDCEConfig, econ: Economy, phi, rho, fidelity):
     y0 = jnp.log(jnp.tile(jnp.stack([econ.weight @ centre, 1 - econ.weight @ centre]), (cfg.n_trainers, 1)))
     y, gap, _ = jax.lax.while_loop(cond, body, (y0, jnp.asarray(jnp.inf, y0.dtype), 0))
     mean_b, _, value_h, value_s = jax.vmap(demand, out_axes=(1, 1, 0, 0))(y, scales)
-    mr = statutory_marginal_revenue(phi, jnp.full(cfg.n_trainers, mu), jnp.full(cfg.n_trainers, reliability),
-                                    noise_sd, value_h, value_s, jnp.full(phi.shape, levers.royalty), cfg.bundle_temp,
-                                    levers.royalty, levers.subsidy)
-    return mean_b, mr, gap
+    seen = Perception(jnp.full(cfg.n_trainers, mu), jnp.full(cfg.n_trainers, reliability), noise_sd, value_h, value_s)
+    return mean_b, seen, gap
 
 
 def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketState, first: bool):
-    """One generation of the continuum market; returns the new state and its outputs (MODEL.md §10)."""
+    """One generation of the continuum market; returns the new state and its outputs (docs/model.md §10)."""
     phi = econ.phi_bar if first else partial_adjustment(
         state.phi, provenance_best_response(state.marginal_revenue, econ.nu, econ.phi_bar, cfg.cost_human,
                                             cfg.cost_quadratic), cfg.adjust_rate)
@@ -150,12 +141,13 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     volume = cfg.capacity
     m = cfg.n_trainers
     levers = cfg.levers()
-    pmir, learning = state.pmir, {}
+    pmir, learning, demand = state.pmir, {}, None
     if cfg.regime == "statutory":
-        bundles, statutory_mr, newton_residual = _statutory_demand(cfg, econ, phi, state.rho, state.fidelity)
+        bundles, demand, newton_residual = _statutory_demand(cfg, econ, phi, state.rho, state.fidelity)
     elif cfg.regime == "pmir":
         bundles, pmir_payments, pmir_paid, pmir_mr, pmir, learning = pmir_generation(
             cfg, econ, phi, state.pmir, state.models, state.shares, state.fidelity, first)
+        demand = Settlement(pmir_payments, pmir_paid, pmir_mr)
         newton_residual = jnp.asarray(0.0)
     else:
         bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], m))
@@ -172,26 +164,10 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     q_free = quality(econ.productivity, human / volume, synthetic / volume, gamma, delta)
     q = q_free * collapse_factor(fidelity, cfg.kappa_q)
 
-    fee = 0.0  # the intermediary's F V
-    outlays = jnp.zeros(m)  # what trainers pay by the regime's own terms (the ledger's paid side)
-    if cfg.regime == "statutory":
-        payments, mr = statutory_payments(bundles, levers.royalty), statutory_mr
-        outlays = royalty_outlays(bundles, levers.royalty)
-    elif cfg.regime == "intermediary":  # type masses as producers of capacity h̄ w_k (docs/model.md §6)
-        deal = intermediary_settlement(
-            phi, capacity, econ.nu, econ.phi_bar, econ.productivity, collapse_factor(fidelity, cfg.kappa_q), gamma,
-            delta, econ.money_per_quality, cost_synthetic=cfg.cost_synthetic, cost_human=cfg.cost_human,
-            cost_quadratic=cfg.cost_quadratic, bargaining_power=cfg.bargaining_power,
-            fee_per_volume=cfg.intermediary_cost)
-        payments, mr, fee, outlays = deal.payments, deal.marginal_revenue, deal.fee, deal.paid
-    elif cfg.regime == "pmir":
-        payments, mr, outlays = pmir_payments, pmir_mr, pmir_paid
-    elif cfg.regime == "shapley":
-        payments = shapley_marginal_payments(bundles, phi, q, gamma, delta, econ.money_per_quality)
-        mr = shapley_marginal_revenue(bundles, phi, volume, q, gamma, delta, econ.money_per_quality, capacity)
-        outlays = marginal_product_outlays(econ.money_per_quality * q, gamma, delta)
-    else:
-        payments, mr = jnp.zeros_like(bundles), jnp.zeros_like(phi)
+    # type masses settle as producers of capacity h̄ w_k (docs/model.md §6), in the N -> infinity limit
+    payments, outlays, mr, fee, _ = regime_module(cfg.regime).settle(Market(
+        cfg, levers, bundles, phi, capacity, econ.nu, econ.phi_bar, volume, econ.productivity,
+        collapse_factor(fidelity, cfg.kappa_q), gamma, delta, econ.money_per_quality, q, finite=False, demand=demand))
     to_producer, levy = lump_sum_transfer(levers, 1.0, m)  # the continuum has producer mass 1
     received, paid = payments.sum(1) + to_producer * econ.weight, payments.sum(0) + levy
 

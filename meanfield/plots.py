@@ -9,24 +9,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sdce.figures import plot_summaries
+
 LABELS = {"rho": r"$\max_t |\rho_t - \rho_t^{MF}|$", "w2": r"$\max_t MW_2(\bar q_t, \bar q_t^{MF})$",
           "quality": r"$\max_t |Q_t - Q_t^{MF}| / Q_t^{MF}$"}
 
 
 def plot_meanfield(summary: dict, path: Path) -> None:
     """rho_t, Q_t, W2_t and W_t of one mean-field trajectory."""
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
-    panels = (("rho", r"contamination $\rho_t$"), ("quality", r"mean quality $Q_t$"),
-              ("w2", r"drift $W_2(\bar q_t, p)$"), ("welfare_path", r"welfare $W_t$ (Theorem 2)"))
-    for ax, (key, title) in zip(axes, panels):
-        values = summary[key]
-        ax.plot(np.arange(len(values)), values, "o--", color="k")
-        ax.set(title=title, xlabel="generation")
     cfg = summary["config"]
-    fig.suptitle(f"mean-field limit ({summary['grid']}): {cfg['regime']}, rule={cfg['learning_rule']}, "
-                 f"tau={cfg['temperature']}")
-    fig.savefig(path, dpi=110)
+    plot_summaries({"mean field": summary}, f"mean-field limit ({summary['grid']}): {cfg['regime']}, "
+                   f"rule={cfg['learning_rule']}, tau={cfg['temperature']}", path, style="o--", color="k")
 
 
 def plot_errors(result: dict, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""PMIR in the continuum (MODEL.md §6, §9): Algorithm 1's expected dynamics on the type grid.
+"""PMIR in the continuum (docs/model.md §6, §9): Algorithm 1's expected dynamics on the type grid.
 
 Each producer type k is split into G sub-producers at the Gauss-Hermite nodes of its signal noise (masses
 w_k times the node weights): in the continuum the running-mean estimate of a producer after r signals is
@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from meanfield.gaussian import mixture_moments
 from sdce.config import SDCEConfig
+from sdce.dataworld.mixture import mixture_moments
 from sdce.economics.technology import collapse_factor
 from sdce.pmir import (
     EXPLORATION_NODES,

@@ -1,5 +1,5 @@
 """The deterministic N → ∞ trajectory of a configuration: the continuum market with a world for the generative
-distribution, returned as NumPy with the same quantities as an ABM run (MODEL.md §9-§10).
+distribution, returned as NumPy with the same quantities as an ABM run (docs/model.md §9-§10).
 
 `grid = "gaussian"` is the closed form (the ABM's Gaussian family in the limit); `"1d"` and `"2d"` solve (8)-(9)
 for densities on a grid (no family), which is the paper's flow for any p. The `w2` drift W2(q̄_t, p) is the
@@ -13,19 +13,17 @@ import numpy as np
 
 from meanfield.distance import mixture_w2
 from meanfield.grid import GridSpec, gaussian_mixture_masses
-from meanfield.market import NEWTON_TOL, WELFARE_KEYS, economy, gaussian_p, trajectory
+from meanfield.market import NEWTON_TOL, economy, gaussian_p, trajectory
 from meanfield.transport import w2_grid
 from meanfield.worlds import GaussianWorld, grid_world
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import human_distribution
-from sdce.economics.demand import DemandNotConverged
+from sdce.economics.welfare import WELFARE_KEYS
+from sdce.errors import ConfigError, DemandNotConverged, MeanFieldDiverged
 
 GRIDS = ("gaussian", "1d", "2d")
 GRID_CELLS = {1: 512, 2: 128}
 
-
-class MeanFieldDiverged(RuntimeError):
-    """The continuum trajectory produced non-finite values (e.g. a collapsed model under `wgf` with rho >= tau)."""
 
 
 def grid_spec(cfg: SDCEConfig) -> GridSpec:

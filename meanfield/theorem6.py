@@ -1,4 +1,4 @@
-"""Theorem 6 as a measurement: PMIR's iterations to an epsilon-SDCE against epsilon (MODEL.md §9).
+"""Theorem 6 as a measurement: PMIR's iterations to an epsilon-SDCE against epsilon (docs/model.md §9).
 
 The continuum PMIR (`meanfield.pmir`, Algorithm 1's expected dynamics) is run for many generations; an iteration is
 one market round. The epsilon-SDCE is the mean of the market's observables (rho, mean posted price, share of
@@ -18,7 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from meanfield.solve import solve_meanfield
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
+from sdce.errors import ConfigError
 
 OBSERVABLES = ("rho", "price", "buy_share")
 TAIL = 1 / 3  # the last third of the run: where the epsilon-SDCE is averaged

@@ -1,4 +1,4 @@
-"""W2 between grid densities (MODEL.md §9(b)) and weighted clouds, through ott-jax; and the exact 1-D W2.
+"""W2 between grid densities (docs/model.md §9) and weighted clouds, through ott-jax; and the exact 1-D W2.
 
 W2² is estimated by the debiased Sinkhorn divergence S_eps(a, b) = OT_eps(a, b) - ½ OT_eps(a, a) - ½ OT_eps(b, b)
 (Feydy et al. 2019) with an absolute epsilon; for grid densities with ott-jax's separable `Grid` geometry (cost
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from meanfield.grid import MASS_FLOOR, GridSpec
-from sdce.dataworld.metrics import SinkhornNotConverged
+from sdce.errors import SinkhornNotConverged
 from sdce.xp import array_namespace
 
 # eps = 0.1 is an entropic blur of sqrt(eps) ≈ 0.32, 3.4 cells of h = 0.094 at 128 cells on [-6, 6]: its bias is

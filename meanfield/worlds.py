@@ -1,13 +1,13 @@
-"""The generative distribution in the N → ∞ limit (MODEL.md §2, §9): how trainers' models evolve when their
+"""The generative distribution in the N → ∞ limit (docs/model.md §2, §9): how trainers' models evolve when their
 samples are infinitely many.
 
 Trainer j's data in generation t are the mixture (1 - rho_j) p + rho_j s_{t-1}, with rho_j its synthetic share and
 s_{t-1} the synthetic source: each trainer's model at temperature tau, mixed by output share. Two representations:
 
-- `GaussianWorld`: the Gaussian family in closed form (MODEL.md §9(a)). `mle` is the moment projection of the data
+- `GaussianWorld`: the Gaussian family in closed form (docs/model.md §9). `mle` is the moment projection of the data
   mixture; `wgf` is the Ornstein-Uhlenbeck flow towards p̂^(1-rho) q̂^rho, p̂ and q̂ the Gaussian projections of p
   and of the source (what the ABM's fits tend to). p may be a Gaussian mixture; KL is by Gauss-Hermite.
-- `GridWorld`: densities on a grid (MODEL.md §9(b)), no family: `mle` is the data mixture itself and `wgf` is the
+- `GridWorld`: densities on a grid (docs/model.md §9), no family: `mle` is the data mixture itself and `wgf` is the
   finite-volume flow (8)-(9) towards p^(1-rho) s^rho.
 
 Both keep, under `data_mode = accumulate`, the pooled human and synthetic volumes so far, as the ABM's pools do.
@@ -22,9 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from meanfield import grid as grid_solver
-from meanfield.gaussian import kl_mixture, mixture_moments, mle_moment_map
+from meanfield.gaussian import kl_mixture, mle_moment_map
 from sdce.dataworld.learning import geometric_mixture, ou_flow
 from sdce.dataworld.metrics import w2_gaussian
+from sdce.dataworld.mixture import mixture_moments
 
 
 class GaussianModels(NamedTuple):

@@ -1,7 +1,8 @@
-"""One validated configuration for every simulation (MODEL.md §1).
+"""One validated configuration for every simulation (docs/model.md §1).
 
-Defaults are Table I of the paper (`calibration.table1`) plus the parameters MODEL.md adds. Every field names its
-allowed range; values outside it are rejected before any work starts, with a message that names the parameter.
+Defaults are Table I of the paper (`sdce.paper.table1`) plus the parameters the specification adds. Every field
+names its allowed range; values outside it are rejected before any work starts, with a message that names the
+parameter.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from calibration.table1 import TABLE_I
 from sdce.economics.policy import LEVEL_FIELDS, POLICIES, PolicyLevers, policy_levers
 from sdce.economics.technology import elasticities
+from sdce.errors import ConfigError
+from sdce.paper.table1 import TABLE_I
 
 Regime = Literal["unregulated", "statutory", "shapley", "pmir", "intermediary"]
 REGIMES: tuple[str, ...] = Regime.__args__
 
-
-class ConfigError(ValueError):
-    """A configuration value is out of range, of the wrong type, unknown, or unreadable."""
 
 
 def param(default: Any, allowed: str, description: str, section: str, **constraints: Any) -> Any:
@@ -41,7 +40,7 @@ class SDCEConfig(BaseModel):
     n_trainers: int = param(TABLE_I["n_trainers"], "integer >= 1", "M, number of trainers", "market", ge=1)
     generations: int = param(TABLE_I["generations"], "integer >= 1", "T, generations after generation 0",
                               "market", ge=1)
-    regime: Regime = param("unregulated", "|".join(REGIMES), "who is paid and how (MODEL.md §6)", "market")
+    regime: Regime = param("unregulated", "|".join(REGIMES), "who is paid and how (docs/model.md §6)", "market")
     royalty: float = param(0.01, "float >= 0", "statutory royalty r per unit per licensee (regime statutory)",
                             "market", ge=0.0)
     discount: float = param(TABLE_I["discount"], "0 < float < 1", "gamma, discount factor of eq. (3)", "market",
@@ -91,14 +90,14 @@ class SDCEConfig(BaseModel):
                               "technology", ge=0)
     technology: Literal["closed_form", "retrain"] = param(
         "closed_form", "closed_form|retrain",
-        "trainers' models: the Gaussian-family data world, or trained Flax models of MODEL.md §11", "technology")
+        "trainers' models: the Gaussian-family data world, or trained Flax models of docs/model.md §11", "technology")
     retrain_domain: Literal["text", "images", "recsys"] = param(
         "text", "text|images|recsys", "domain of the trained models when technology = retrain", "technology")
     retrain_size: Literal["tiny", "small", "paper"] = param(
         "tiny", "tiny|small|paper", "model size when technology = retrain", "technology")
     bundle_temp: float = param(0.005, "float > 0", "entropy weight making bundle choice strictly concave",
                                 "technology", gt=0.0)
-    # -- producers (MODEL.md §3) -----------------------------------------------------------------------------------
+    # -- producers (docs/model.md §3) ---------------------------------------------------------------------------------
     ability_mean: float = param(0.8, "0 < float < 1", "mean of ability phi_bar ~ Beta", "producers",
                                  gt=0.0, lt=1.0)
     ability_concentration: float = param(10.0, "float > 0", "a + b of the Beta law of phi_bar", "producers", gt=0.0)
@@ -113,15 +112,15 @@ class SDCEConfig(BaseModel):
     fixed_rho: float | None = param(None, "0 <= float <= 1, or unset",
                                     "hold rho fixed: every unit is (1 - fixed_rho) human; producers do not choose",
                                     "producers", ge=0.0, le=1.0)
-    # -- provenance signals (MODEL.md §4) --------------------------------------------------------------------------
+    # -- provenance signals (docs/model.md §4) ------------------------------------------------------------------------
     signal_sd: float = param(0.3, "float >= 0", "sigma_0, provenance signal noise at psi = 1/2", "signals", ge=0.0)
     detectability: float = param(0.5, "0 < float <= 1", "psi_0, detectability without watermark", "signals",
                                   gt=0.0, le=1.0)
     watermark: float = param(0.0, "float >= 0 (policy = watermark)",
                               "w, watermark strength: psi(w) = 1 - (1 - psi_0) exp(-w)", "signals", ge=0.0)
-    # -- policies (MODEL.md §7) -------------------------------------------------------------------------------------
+    # -- policies (docs/model.md §7) ----------------------------------------------------------------------------------
     policy: Literal["none", "subsidy", "disclosure", "royalty-cap", "transfer", "watermark"] = param(
-        "none", "|".join(POLICIES), "policy instrument in force, on top of the regime (MODEL.md §7)", "policy")
+        "none", "|".join(POLICIES), "policy instrument in force, on top of the regime (docs/model.md §7)", "policy")
     subsidy: float = param(0.0, "float >= 0 (policy = subsidy)", "s, paid to trainers per unit of perceived human "
                            "content", "policy", ge=0.0)
     royalty_cap: float = param(math.inf, "float >= 0 (policy = royalty-cap)", "p̄, cap on the royalty charged",
@@ -132,7 +131,7 @@ class SDCEConfig(BaseModel):
                                    "policy", ge=0.0)
     watermark_cost: float = param(0.02, "float >= 0", "resource cost per synthetic unit and unit of watermark w",
                                   "policy", ge=0.0)
-    # -- data world (MODEL.md §2) ----------------------------------------------------------------------------------
+    # -- data world (docs/model.md §2) --------------------------------------------------------------------------------
     dim: int = param(2, "integer >= 1", "d, dimension of the feature space", "data", ge=1)
     human_dist: Literal["gaussian", "gmm"] = param("gaussian", "gaussian|gmm", "human distribution p", "data")
     human_modes: int = param(3, "integer >= 2", "modes of p when human_dist = gmm", "data", ge=2)
@@ -182,7 +181,7 @@ class SDCEConfig(BaseModel):
         return self
 
     def levers(self) -> PolicyLevers:
-        """The policy's levers: subsidy, detectability, royalty charged, transfer (MODEL.md §7)."""
+        """The policy's levers: subsidy, detectability, royalty charged, transfer (docs/model.md §7)."""
         return policy_levers(self.policy, subsidy=self.subsidy, watermark=self.watermark, royalty=self.royalty,
                              royalty_cap=self.royalty_cap, transfer=self.transfer,
                              detectability_0=self.detectability, disclosure_cost=self.disclosure_cost,

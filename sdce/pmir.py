@@ -1,4 +1,4 @@
-"""PMIR, Algorithm 1 of the paper, in JAX (MODEL.md §6): the market rounds of one generation.
+"""PMIR, Algorithm 1 of the paper, in JAX (docs/model.md §6): the market rounds of one generation.
 
 One round is lines 4-19 of Algorithm 1. Trainer j's bundle policy pi_theta_j is a logit (two-action softmax) per
 producer over the features x_ij = (1, phi_hat_i, rho_t, p_i / v_j): running-mean provenance estimate, contamination,
@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import optax
 from ott.tools.gaussian_mixture.gaussian import Gaussian
 
-from meanfield.gaussian import mixture_moments
 from sdce.config import SDCEConfig
+from sdce.dataworld.mixture import mixture_moments
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.ledger import posted_price_outlays
 from sdce.economics.posted_prices import (

@@ -1,4 +1,4 @@
-"""Who is in the market: the fixed trainer population and the producer-type law (MODEL.md §3-§4).
+"""Who is in the market: the fixed trainer population and the producer-type law (docs/model.md §3-§4).
 
 The ABM draws N producers from the type law with the run's seed; the continuum market integrates over the same law
 with a fixed quadrature (`producer_type_grid`). The M trainers are a fixed population: their primitives come from

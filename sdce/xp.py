@@ -25,3 +25,12 @@ def log_ndtr(xp: ModuleType, x):
     else:
         from jax.scipy.special import log_ndtr as f
     return f(x)
+
+
+def logsumexp(xp: ModuleType, x, axis: int):
+    """log Σ exp(x) along `axis`, in the namespace `xp`."""
+    if xp is np:
+        from scipy.special import logsumexp as f
+    else:
+        from jax.scipy.special import logsumexp as f
+    return f(x, axis=axis)

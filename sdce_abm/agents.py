@@ -1,4 +1,4 @@
-"""Producers (MODEL.md §3) and trainers (MODEL.md §4) as Mesa agents.
+"""Producers (docs/model.md §3) and trainers (docs/model.md §4) as Mesa agents.
 
 Producers are many, so their state lives in the model's columnar `ProducerState` and each `Producer` is a view on
 its row; their decision rule runs once for the whole population as an array operation. Trainers are few and each
@@ -50,7 +50,7 @@ class Producer(mesa.Agent):
 
     @staticmethod
     def choose_provenance(state: ProducerState, cost_human: float, cost_quadratic: float, rate: float) -> None:
-        """Every producer's adaptive best response with partial adjustment (MODEL.md §3), in place."""
+        """Every producer's adaptive best response with partial adjustment (docs/model.md §3), in place."""
         target = provenance_best_response(state.marginal_revenue, state.nu, state.phi_bar, cost_human,
                                           cost_quadratic)
         state.phi = partial_adjustment(state.phi, target, rate)

@@ -4,7 +4,7 @@ sdce_abm.app`).
 The controls are Mesa user parameters: selects for the regime, the policy and the learning rule, and text inputs
 for the numbers, so that what a person types reaches the validated configuration (`sdce.config`) as typed. Reset
 builds a new market from the controls; a value the configuration rejects is shown on the page instead of a market.
-Step and Play advance one generation at a time. A checkbox overlays the mean-field limit (MODEL.md §9), dashed.
+Step and Play advance one generation at a time. A checkbox overlays the mean-field limit (docs/model.md §9), dashed.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import solara
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from sdce.config import REGIMES, ConfigError, SDCEConfig, make_config
-from sdce.dataworld.metrics import SinkhornNotConverged
-from sdce.economics.demand import DemandNotConverged
+from sdce.config import REGIMES, SDCEConfig, make_config
 from sdce.economics.policy import LEVEL_FIELDS, POLICIES
+from sdce.errors import ConfigError, NotConverged
 from sdce_abm.live_figures import (
     contamination_quality_figure,
     price_drift_figure,
@@ -44,7 +43,7 @@ MODEL_PARAMS = {
     "seed": {"type": "InputText", "value": str(DEFAULT_SEED), "label": "seed"},
 }
 DEFAULTS = {name: spec["value"] for name, spec in MODEL_PARAMS.items()}
-FAILURES = (ConfigError, DemandNotConverged, SinkhornNotConverged)  # shown on the page, never raised into it
+FAILURES = (ConfigError, NotConverged)  # shown on the page, never raised into it
 
 
 def _parse(name: str, text: str, kind: type) -> int | float:
@@ -250,7 +249,7 @@ def PublicModelScatter(model: InteractiveMarket):
 
 @solara.component
 def WelfareBreakdown(model: InteractiveMarket):
-    """The components of W (MODEL.md §8) beside realised welfare."""
+    """The components of W (docs/model.md §8) beside realised welfare."""
     _tile(model, welfare_figure)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sdce.dataworld.mixture import Mixture, log_density, sample
+from sdce.dataworld.mixture import Mixture, sample
 from sdce_abm.model import SDCEModel
 from sdce_abm.output import trajectory
 
@@ -124,7 +124,7 @@ def public_model_figure(model: SDCEModel) -> Figure:
         lo, hi = min(p.means.min() - 4 * spread, x.min()), max(p.means.max() + 4 * spread, x.max())
         grid = np.linspace(lo, hi, 300)[:, None]
         ax.hist(x[:, 0], bins=40, density=True, alpha=0.5, color="tab:red", label=rf"$\bar q_{{{t}}}$ samples")
-        ax.plot(grid[:, 0], np.exp(log_density(p, grid)), color="k", label="p")
+        ax.plot(grid[:, 0], np.exp(p.log_density(grid)), color="k", label="p")
         ax.set(title=rf"public model $\bar q_{{{t}}}$ against $p$", xlabel="x")
         ax.legend(fontsize=7)
         return fig
@@ -132,7 +132,7 @@ def public_model_figure(model: SDCEModel) -> Figure:
     lo = np.minimum(p2.means.min(axis=0) - 4 * spread, x[:, :2].min(axis=0))
     hi = np.maximum(p2.means.max(axis=0) + 4 * spread, x[:, :2].max(axis=0))
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120))
-    density = np.exp(log_density(p2, np.column_stack([gx.ravel(), gy.ravel()]))).reshape(gx.shape)
+    density = np.exp(p2.log_density(np.column_stack([gx.ravel(), gy.ravel()]))).reshape(gx.shape)
     ax.contour(gx, gy, density, levels=6, cmap="Greys", linewidths=1)
     ax.scatter(x[:, 0], x[:, 1], s=5, alpha=0.45, color="tab:red", label=rf"$\bar q_{{{t}}}$: {len(x)} samples")
     ax.plot(*_plane(model.public_model).moments()[0], "x", color="darkred", ms=9, mew=2, label=r"mean of $\bar q_t$")
@@ -144,7 +144,7 @@ def public_model_figure(model: SDCEModel) -> Figure:
 
 
 def welfare_figure(model: SDCEModel) -> Figure:
-    """MODEL.md §8 at the current generation: W = W_prod + W_cons − L_coll − L_info − policy cost, beside realised
+    """docs/model.md §8 at the current generation: W = W_prod + W_cons − L_coll − L_info − policy cost, beside realised
     welfare (true collapse factor); the gap is Theorem 2's residual."""
     fig, (ax,) = _figure(1, bottom=0.17)
     values = [sign * model.welfare[key] for key, _, sign in WELFARE_BARS]

@@ -1,4 +1,4 @@
-"""The synthetic-data market as a Mesa 3 model: one step is one generation (MODEL.md §3-§8).
+"""The synthetic-data market as a Mesa 3 model: one step is one generation (docs/model.md §3-§8).
 
 Generation t: producers choose provenance from last generation's marginal revenue; the regime sets bundles and
 payments; each trainer buys samples (human from p, synthetic from the trainers' tempered models of generation t-1,
@@ -22,23 +22,14 @@ from sdce.dataworld.metrics import kl_divergence, w2_gaussian, w2_sinkhorn
 from sdce.dataworld.mixture import combine, human_distribution, randomized_round, sample, temper
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.demand import bundle_demand
-from sdce.economics.intermediary import intermediary_settlement
-from sdce.economics.ledger import leave_one_out_outlays, royalty_outlays
-from sdce.economics.payments import (
-    shapley_marginal_revenue,
-    shapley_payments,
-    statutory_marginal_revenue,
-    statutory_payments,
-)
-from sdce.economics.producers import producer_surplus
 from sdce.economics.policy import lump_sum_transfer, policy_cost
+from sdce.economics.producers import producer_surplus
 from sdce.economics.signals import perceived_provenance, signal_variance
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
-from sdce.economics.welfare import welfare_components
+from sdce.economics.welfare import WELFARE_KEYS, welfare_components
 from sdce.population import draw_producer_types, trainer_primitives
+from sdce.regimes import Market, Perception, Settlement, regime_module
 from sdce_abm.agents import Producer, ProducerState, Trainer
-
-WELFARE_KEYS = ("W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized", "residual")
 
 
 class SDCEModel(mesa.Model):
@@ -138,16 +129,18 @@ class SDCEModel(mesa.Model):
         for trainer, q_j in zip(self.trainers, q):
             trainer.quality = float(q_j)
 
-        payments = self.payments = self._payments(bundles, z, gamma, delta, collapse, money_per_quality)
-        deal = self.intermediary if cfg.regime == "intermediary" else None
-        fee = float(deal.fee) if deal is not None else 0.0  # F V: the intermediary's operating cost, a resource
+        settlement = self.settlement = regime_module(cfg.regime).settle(Market(
+            cfg, self.levers, bundles, state.phi, state.capacity, state.nu, state.phi_bar, self.volume, z, collapse,
+            gamma, delta, money_per_quality, q, finite=True, demand=self._regime_demand(demand)))
+        payments = self.payments = settlement.payments
+        fee = float(settlement.fee)  # F V: the intermediary's operating cost, a resource
         to_producer, levy = lump_sum_transfer(self.levers, cfg.n_producers, cfg.n_trainers)
         state.received = payments.sum(axis=1) + to_producer
         paid = payments.sum(axis=0) + levy
-        outlay = self._outlays(bundles, z, gamma, delta, collapse, money_per_quality) + levy
+        outlay = np.asarray(settlement.outlays, float) + levy
         self.ledger.append({"paid_by_trainers": float(outlay.sum()),
                             "received_by_producers": float(state.received.sum()), "intermediary_fee": fee})
-        state.marginal_revenue = self._marginal_revenue(demand, bundles, q, gamma, delta, money_per_quality)
+        state.marginal_revenue = settlement.marginal_revenue
 
         shares = q if q.sum() > 0 else np.ones_like(q)
         if self.retrainer is None:
@@ -253,52 +246,10 @@ class SDCEModel(mesa.Model):
             trainer.retrain(sample(self.p, nh, self.rng), sample(source, ns, self.rng))
             trainer.fidelity = kl_divergence(trainer.generative_model, self.p, self.rng, cfg.kl_samples)
 
-    def _payments(self, bundles, z, gamma, delta, collapse, money_per_quality) -> np.ndarray:
-        cfg = self.config
-        if cfg.regime == "statutory":
-            return statutory_payments(bundles, self.levers.royalty)
-        if cfg.regime == "pmir":
-            return self._demand.payments
-        if cfg.regime == "shapley":
-            return shapley_payments(bundles, self.producer_state.phi, self.volume, z, gamma, delta, collapse,
-                                    money_per_quality)
-        if cfg.regime == "intermediary":  # all content licensed; settled on the audited (true) provenance
-            state = self.producer_state
-            self.intermediary = intermediary_settlement(
-                state.phi, state.capacity, state.nu, state.phi_bar, z, collapse, gamma, delta, money_per_quality,
-                cost_synthetic=cfg.cost_synthetic, cost_human=cfg.cost_human, cost_quadratic=cfg.cost_quadratic,
-                bargaining_power=cfg.bargaining_power, fee_per_volume=cfg.intermediary_cost)
-            return self.intermediary.payments
-        return np.zeros_like(bundles)
-
-    def _outlays(self, bundles, z, gamma, delta, collapse, money_per_quality) -> np.ndarray:
-        """What each trainer pays by the regime's own terms, not from the payment matrix (the ledger's paid side)."""
-        cfg = self.config
-        if cfg.regime == "statutory":
-            return royalty_outlays(bundles, self.levers.royalty)
-        if cfg.regime == "pmir":
-            return self._demand.paid
-        if cfg.regime == "shapley":
-            return leave_one_out_outlays(bundles, self.producer_state.phi, self.volume, z, gamma, delta, collapse,
-                                         money_per_quality)
-        if cfg.regime == "intermediary":
-            return np.asarray(self.intermediary.paid, float)  # the tariff T_j, the fee F V included
-        return np.zeros(cfg.n_trainers)
-
-    def _marginal_revenue(self, demand, bundles, q, gamma, delta, money_per_quality) -> np.ndarray:
-        cfg, state = self.config, self.producer_state
-        if cfg.regime == "statutory":
-            levers = self.levers
-            prices = np.full(cfg.n_producers, levers.royalty)
-            with np.errstate(divide="ignore"):  # log of an empty noise interval's mass; masked to 0 inside
-                return statutory_marginal_revenue(state.phi, self.prior_mean, self.reliability, self.noise_sd,
-                                                  demand.value_h, demand.value_s, prices, cfg.bundle_temp,
-                                                  levers.royalty, levers.subsidy)
-        if cfg.regime == "pmir":
-            return demand.marginal_revenue
-        if cfg.regime == "shapley":
-            return shapley_marginal_revenue(bundles, state.phi, self.volume, q, gamma, delta, money_per_quality,
-                                            state.capacity)
-        if cfg.regime == "intermediary":
-            return self.intermediary.marginal_revenue
-        return np.zeros(cfg.n_producers)
+    def _regime_demand(self, demand):
+        """What the regime settles on besides the bundles: statutory trainers' `Perception`, PMIR's rounds."""
+        if self.config.regime == "statutory":
+            return Perception(self.prior_mean, self.reliability, self.noise_sd, demand.value_h, demand.value_s)
+        if self.config.regime == "pmir":
+            return Settlement(demand.payments, demand.paid, demand.marginal_revenue)
+        return None

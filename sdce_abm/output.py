@@ -1,4 +1,4 @@
-"""A run folder: `trajectory.csv` (one row per generation), `summary.json` and `trajectory.png` (MODEL.md §10)."""
+"""A run folder: `trajectory.csv` (one row per generation), `summary.json` and `trajectory.png` (docs/model.md §10)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from sdce_abm.model import WELFARE_KEYS, SDCEModel
+from sdce.config import SDCEConfig
+from sdce.economics.welfare import WELFARE_KEYS
+from sdce_abm.model import SDCEModel
+from sdce_abm.plots import plot_learning, plot_trajectory
 
 TRAJECTORY_COLUMNS = ("rho", "quality", "price", "provenance", "kl", "w2", "w2_moments", *WELFARE_KEYS)
 
@@ -49,6 +52,16 @@ def summary(model: SDCEModel) -> dict[str, Any]:
     }
 
 
+def finished_summary(folder: Path, cfg: SDCEConfig, seed: int) -> dict[str, Any] | None:
+    """The summary in `folder` when it is a finished run of `cfg` and `seed` (a rerun of `sdce regimes` reuses it),
+    else None."""
+    done = folder / "summary.json"
+    if not done.exists():
+        return None
+    previous = json.loads(done.read_text())
+    return previous if previous["config"] == cfg.model_dump(mode="json") and previous["seed"] == seed else None
+
+
 def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], None] | None = None) -> dict:
     """Step the model to its horizon, appending each generation to `trajectory.csv` as it completes, then write
     `summary.json` and `trajectory.png`. Returns the summary."""
@@ -67,9 +80,10 @@ def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], No
             on_generation(model.steps)
     result = summary(model)
     (out / "summary.json").write_text(json.dumps(result, indent=1))
-    from sdce_abm.plots import plot_learning, plot_trajectory
-
-    plot_trajectory(model, out / "trajectory.png")
+    cfg = model.config
+    plot_trajectory(trajectory(model), model.datacollector.get_model_vars_dataframe()["phi"], model.w2_floor,
+                    f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, tau={cfg.temperature}, "
+                    f"rule={cfg.learning_rule}, seed={model.seed}", out / "trajectory.png")
     if model.learning_curves:
         plot_learning(pd.DataFrame(model.learning_curves), out / "learning.png")
     return result

@@ -9,19 +9,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sdce_abm.model import SDCEModel
-from sdce_abm.output import trajectory
+from sdce.figures import plot_summaries
 
 
-def plot_trajectory(model: SDCEModel, path: Path) -> None:
-    """rho_t, Q_t (mean with the band over trainers), W2_t beside its probe floor, and the provenance histogram."""
-    frame = trajectory(model)
+def plot_trajectory(frame: pd.DataFrame, phi: pd.Series, w2_floor: float, title: str, path: Path) -> None:
+    """rho_t, Q_t (mean with the band over trainers), W2_t beside its probe floor, and the provenance histogram.
+
+    `frame` is `sdce_abm.output.trajectory`, `phi` the producers' provenance by generation."""
     gen = frame.index.to_numpy()
     fig = Figure(figsize=(11, 7.5), layout="constrained")
     axes = fig.subplots(2, 2)
-    cfg = model.config
-    fig.suptitle(f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, tau={cfg.temperature}, "
-                 f"rule={cfg.learning_rule}, seed={model.seed}")
+    fig.suptitle(title)
     axes[0, 0].plot(gen, frame["rho"], "o-", color="tab:red")
     axes[0, 0].set(title=r"contamination $\rho_t$ (eq. 1)", xlabel="generation", ylim=(0, 1))
     per_trainer = frame.filter(like="quality_j")
@@ -31,10 +29,9 @@ def plot_trajectory(model: SDCEModel, path: Path) -> None:
     axes[0, 1].legend()
     axes[1, 0].plot(gen, frame["w2"], "o-", label="probe (ott-jax Sinkhorn)")
     axes[1, 0].plot(gen, frame["w2_moments"], "s--", label="Gaussian of the moments (Bures)")
-    axes[1, 0].axhline(model.w2_floor, color="grey", ls=":", label="probe noise floor W2(p, p)")
+    axes[1, 0].axhline(w2_floor, color="grey", ls=":", label="probe noise floor W2(p, p)")
     axes[1, 0].set(title=r"drift $W_2(\bar q_t, p)$", xlabel="generation", ylim=(0, None))
     axes[1, 0].legend()
-    phi = model.datacollector.get_model_vars_dataframe()["phi"]
     bins = np.linspace(0, 1, 26)
     axes[1, 1].hist(phi.iloc[0], bins=bins, alpha=0.5, label="generation 0")
     axes[1, 1].hist(phi.iloc[-1], bins=bins, alpha=0.5, label=f"generation {gen[-1]}")
@@ -44,20 +41,9 @@ def plot_trajectory(model: SDCEModel, path: Path) -> None:
 
 
 def plot_regime_comparison(results: dict[str, dict], path: Path) -> None:
-    """rho_t, mean Q_t, W2_t and W_t for several runs (summaries of `sdce_abm.output.summary`), one line each."""
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
-    panels = (("rho", r"contamination $\rho_t$"), ("quality", r"mean quality $Q_t$"),
-              ("w2", r"drift $W_2(\bar q_t, p)$ (probe)"), ("W", r"welfare $W_t$ (Theorem 2)"))
-    for ax, (key, title) in zip(axes, panels):
-        for name, s in results.items():
-            values = s["welfare_path"] if key == "W" else s[key]
-            ax.plot(np.arange(len(values)), values, "o-", label=name)
-        ax.set(title=title, xlabel="generation")
-        ax.legend()
-    seed = next(iter(results.values()))["seed"]
-    fig.suptitle(f"Regimes side by side (seed {seed})")
-    fig.savefig(path, dpi=110)
+    """rho_t, mean Q_t, W2_t (probe) and W_t for several runs (summaries of `sdce_abm.output.summary`), one line
+    each."""
+    plot_summaries(results, f"Regimes side by side (seed {next(iter(results.values()))['seed']})", path)
 
 
 def plot_learning(curves: pd.DataFrame, path: Path) -> None:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
+from sdce.errors import ConfigError
 
 SWEPT = {"subsidy": "subsidy", "watermark": "watermark"}
 OUTCOMES = ("rho", "quality", "W", "W_realized", "policy_cost")
@@ -27,6 +28,23 @@ def _guard(out: Path, record: dict) -> None:
         raise ConfigError(f"{out} holds a sweep with other settings; use another --out or delete the folder")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))
+
+
+def sweep_levels(cfg: SDCEConfig, policy: str, levels: Sequence[float] | None) -> tuple[list[float], float | None]:
+    """The levels to sweep and the closed form beside them: s* (eq. 10) or w* (eq. 12) at the SDCE of `cfg`, None
+    where there is none; without `levels`, 7 from 0 to 3 times the closed form."""
+    from meanfield.equilibrium import closed_form_policy_levels
+
+    if policy not in SWEPT:
+        raise ConfigError(f"--policy must be subsidy or watermark, got {policy!r}")
+    try:
+        closed_form = closed_form_policy_levels(cfg)["s_star" if policy == "subsidy" else "w_star"]
+    except ConfigError as exc:
+        if levels is None:
+            raise ConfigError(f"no closed form to centre the default levels on ({exc}); give --levels") from None
+        closed_form = None
+    grid = list(levels) if levels is not None else np.linspace(0.0, 3.0 * closed_form, 7).tolist()
+    return grid, closed_form
 
 
 def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: Sequence[int], out: Path,
@@ -50,10 +68,10 @@ def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: S
         for seed in seeds:
             if (round(float(level), 12), int(seed)) not in finished:
                 model = SDCEModel(config=base.replace(**{SWEPT[policy]: float(level)}), seed=int(seed))
-                while model.running:
-                    model.step()
+                model.run_model()
                 last = model.datacollector.get_model_vars_dataframe().iloc[-1]
-                row = pd.DataFrame([{"level": float(level), "seed": int(seed), **{k: float(last[k]) for k in OUTCOMES}}])
+                row = pd.DataFrame([{"level": float(level), "seed": int(seed),
+                                     **{k: float(last[k]) for k in OUTCOMES}}])
                 row.to_csv(csv, mode="a", header=not csv.exists(), index=False)
             if on_run is not None:
                 on_run()

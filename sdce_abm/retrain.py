@@ -1,4 +1,4 @@
-"""`technology = "retrain"` (MODEL.md §4, §11): trainers' models are Flax models trained on their bundles.
+"""`technology = "retrain"` (docs/model.md §4, §11): trainers' models are Flax models trained on their bundles.
 
 Each generation trainer j trains a fresh model of the chosen retraining domain on round(samples_per_unit H_j) fresh
 human items and round(samples_per_unit S_j) synthetic items (or on everything so far under `accumulate`). The

@@ -6,7 +6,7 @@ import os
 import socket
 import warnings
 
-from sdce.config import ConfigError
+from sdce.errors import ConfigError
 
 APP = "sdce_abm.app"
 

@@ -20,8 +20,7 @@ def abm_run(regime: str, seed: int) -> dict:
     from sdce_abm.output import summary
 
     model = SDCEModel(config=make_config(regime=regime, **SMALL), seed=seed)
-    for _ in range(model.config.generations):
-        model.step()
+    model.run_model()
     return summary(model)
 
 

@@ -7,15 +7,15 @@ import pytest
 
 from calibration.abm_panel import abm_collapse_panel
 from meanfield.solve import solve_meanfield
-from sdce.config import ConfigError, make_config
+from sdce.config import make_config
+from sdce.errors import ConfigError
 from sdce_abm.model import SDCEModel
 from tests.conftest import SMALL
 
 
 def _run(**kw):
     model = SDCEModel(**{**SMALL, **kw})
-    while model.running:
-        model.step()
+    model.run_model()
     return model
 
 

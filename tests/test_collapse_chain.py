@@ -21,9 +21,9 @@ from scipy.stats import wishart
 
 import sdce.collapse as collapse
 from sdce.collapse import collapse_chain, make_collapse_config
-from sdce.config import ConfigError
 from sdce.dataworld.learning import update_model
 from sdce.dataworld.mixture import gaussian
+from sdce.errors import ConfigError
 
 Z_TOL = 4.0
 

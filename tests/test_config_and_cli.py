@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sdce.cli import app
-from sdce.config import ConfigError, config_toml, load_config, make_config
+from sdce.config import config_toml, load_config, make_config
+from sdce.errors import ConfigError
 
 runner = CliRunner()
 

@@ -7,8 +7,16 @@ from ott.tools.gaussian_mixture.gaussian import Gaussian
 from scipy.linalg import sqrtm
 
 from sdce.dataworld.metrics import kl_divergence, kl_gaussian, w2_gaussian, w2_sinkhorn
-from sdce.dataworld.mixture import Mixture, combine, fit_gmm, gaussian, human_distribution, randomized_round, \
-    sample, temper
+from sdce.dataworld.mixture import (
+    Mixture,
+    combine,
+    fit_gmm,
+    gaussian,
+    human_distribution,
+    randomized_round,
+    sample,
+    temper,
+)
 
 
 def test_tempering_scales_covariance_and_sharpens_weights():

@@ -12,7 +12,7 @@ import pytest
 from tests.golden_cases import GOLDEN, SLOW, cases, compute, differences
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW else []) for n in sorted(cases())])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] * (n in SLOW)) for n in sorted(cases())])
 def test_reproduces_golden_output(name, tmp_path):
     expected = json.loads((GOLDEN / f"{name}.json").read_text())
     found = differences(expected, compute(name, tmp_path))

@@ -1,4 +1,4 @@
-"""The data intermediary (market-design-model.md §3; MODEL.md §6, §13.3): the static mechanism on the Gaussian
+"""The data intermediary (market-design-model.md §3; docs/model.md §6): the static mechanism on the Gaussian
 precision model, its SDCE mapping (IC, BB, IR, Aumann–Shapley efficiency, participation failure), and the
 `intermediary` regime in the ABM and the continuum."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from sdce.config import ConfigError, make_config
+from sdce.config import make_config
 from sdce.economics.intermediary import (
     aumann_shapley_integrals,
     aumann_shapley_values,
@@ -22,6 +22,7 @@ from sdce.economics.intermediary import (
     two_part_tariff,
 )
 from sdce.economics.producers import producer_surplus, provenance_best_response
+from sdce.errors import ConfigError
 from sdce_abm.model import SDCEModel
 from tests.conftest import SMALL
 
@@ -272,7 +273,7 @@ def test_abm_run_conserves_money_and_settles_every_generation():
     cfg, state = model.config, model.producer_state
     formed = []
     while True:
-        deal, ledger = model.intermediary, model.ledger[-1]
+        deal, ledger = model.settlement.detail, model.ledger[-1]
         assert 0.0 <= model.rho <= 1.0 and np.all((state.phi >= 0) & (state.phi <= state.phi_bar + 1e-12))
         assert ledger["paid_by_trainers"] == pytest.approx(ledger["received_by_producers"] + ledger["intermediary_fee"],
                                                            rel=1e-12, abs=1e-12)
@@ -302,7 +303,7 @@ def test_intermediary_that_never_forms_is_open_scraping():
     for _ in range(kw["generations"]):
         never.step()
         open_.step()
-    assert not never.intermediary.formed
+    assert not never.settlement.detail.formed
     a, b = never.datacollector.get_model_vars_dataframe(), open_.datacollector.get_model_vars_dataframe()
     np.testing.assert_array_equal(a["rho"], b["rho"])
     np.testing.assert_array_equal(a["W"], b["W"])

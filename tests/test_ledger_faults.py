@@ -5,9 +5,10 @@ settlement balances is checked every generation in `test_market_invariants.py` (
 
 import pytest
 
-import meanfield.market
 import sdce.pmir
-import sdce_abm.model
+import sdce.regimes.intermediary
+import sdce.regimes.shapley
+import sdce.regimes.statutory
 from meanfield.solve import solve_meanfield
 from sdce.config import make_config
 from sdce_abm.model import SDCEModel
@@ -16,12 +17,13 @@ from tests.test_market_invariants import assert_ledger_balances
 
 SHORT = {**SMALL, "generations": 1, "pmir_rounds": 3}
 FORMS_AT = {"intermediary": 3}  # at SMALL the intermediary first forms (S >= 0) in generation 3; before, nobody pays
-# the settlement function each regime pays producers with, by module
+# the settlement function each regime pays producers with, in the regime's module (both engines settle through it;
+# Shapley's finite-N payments in the ABM, their marginal-product limit in the continuum)
 SETTLEMENTS = {
-    "statutory": [(sdce_abm.model, "statutory_payments"), (meanfield.market, "statutory_payments")],
-    "shapley": [(sdce_abm.model, "shapley_payments"), (meanfield.market, "shapley_marginal_payments")],
+    "statutory": [(sdce.regimes.statutory, "statutory_payments")],
+    "shapley": [(sdce.regimes.shapley, "shapley_payments"), (sdce.regimes.shapley, "shapley_marginal_payments")],
     "pmir": [(sdce.pmir, "price_weighted_payments")],
-    "intermediary": [(sdce_abm.model, "intermediary_settlement"), (meanfield.market, "intermediary_settlement")],
+    "intermediary": [(sdce.regimes.intermediary, "intermediary_settlement")],
 }
 
 

@@ -39,7 +39,7 @@ def test_wgf_jax_and_numpy_paths_agree():
 
 
 def test_exact_limit_at_tau_one_returns_to_p():
-    """MODEL.md §9: run to convergence at tau = 1 the flow of V gives q_t ∝ p^(1-rho^t) q_0^(rho^t) → p."""
+    """docs/model.md §9: run to convergence at tau = 1 the flow of V gives q_t ∝ p^(1-rho^t) q_0^(rho^t) → p."""
     means, covs = gaussian_trajectory(jnp.array([2.0, -1.0]), 3.0 * jnp.eye(2), jnp.zeros(2), jnp.eye(2), 0.7,
                                       1.0, 40, rule="wgf")
     np.testing.assert_allclose(np.asarray(means[-1]), 0.0, atol=1e-4)

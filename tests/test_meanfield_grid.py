@@ -1,4 +1,4 @@
-"""The grid solver of the N → ∞ generative distribution (MODEL.md §9(b)) and its W2 (ott-jax), against references.
+"""The grid solver of the N → ∞ generative distribution (docs/model.md §9) and its W2 (ott-jax), against references.
 
 References: the Gaussian closed forms of `meanfield.gaussian` (§9(a)), the Bures W2, the 1-D W2 of Gaussians,
 an exact linear program, and exact identities of the chains at tau = 1.
@@ -27,7 +27,8 @@ from meanfield.grid import (
     temper,
 )
 from meanfield.transport import w2_1d, w2_cloud, w2_grid
-from sdce.dataworld.metrics import SinkhornNotConverged, w2_gaussian
+from sdce.dataworld.metrics import w2_gaussian
+from sdce.errors import SinkhornNotConverged
 
 INF = math.inf
 RHO, TAU, GENERATIONS = 0.6, 0.8, 6
@@ -271,7 +272,7 @@ def mixture_world():
 
 
 def test_tau_one_fixed_points_on_a_mixture(mixture_world):
-    """At tau = 1 nothing collapses (MODEL.md §9): the mle chain leaves p invariant and contracts to it exactly,
+    """At tau = 1 nothing collapses (docs/model.md §9): the mle chain leaves p invariant and contracts to it exactly,
     ‖q_t - p‖₁ = rho^t ‖q_0 - p‖₁; the wgf chain started at p stays at p (finite and infinite train time); run to
     convergence, from q_0 it gives q_t ∝ p^(1 - rho^t) q_0^(rho^t)."""
     grid, log_p, p = mixture_world

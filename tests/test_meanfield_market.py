@@ -1,4 +1,4 @@
-"""The continuum market (MODEL.md §9): its quadrature, its conservation laws, the SDCE and Proposition 1, and the
+"""The continuum market (docs/model.md §9): its quadrature, its conservation laws, the SDCE and Proposition 1, and the
 ABM converging to it as N grows."""
 
 import numpy as np
@@ -108,7 +108,7 @@ def test_proposition1_on_a_grid_of_rho():
 
 def test_abm_error_to_the_mean_field_shrinks_with_n(tmp_path):
     """Three sizes, 6 seeds: medians of the max-over-t errors fall with N; the mle ABM is closer to the mle limit
-    than to the wgf one at the largest N (MODEL.md §2: the limits differ)."""
+    than to the wgf one at the largest N (docs/model.md §2: the limits differ)."""
     cfg = make_config(generations=4)
     result = compare(cfg, [64, 256, 1024], 6, tmp_path, rules=("mle",))
     own, other = result["by_rule"]["mle"]["mle"], result["by_rule"]["mle"]["wgf"]

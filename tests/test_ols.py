@@ -13,9 +13,19 @@ import pytest
 from scipy.stats import norm
 
 from calibration.ols import METRIC_DIRECTION, PanelError, collapse_law_ols, load_panel, pooled_fixed_effects
-from calibration.published import LISTED_SEEDS, N_SEEDS, STATED, TABLE_II, TABLE_III, TABLE_IV, TABLE_IV_GENERATIONS, \
-    TABLE_IV_RHOS, TABLE_V, table4_panel
-from sdce.config import ConfigError
+from sdce.errors import ConfigError
+from sdce.paper.published import (
+    LISTED_SEEDS,
+    N_SEEDS,
+    STATED,
+    TABLE_II,
+    TABLE_III,
+    TABLE_IV,
+    TABLE_IV_GENERATIONS,
+    TABLE_IV_RHOS,
+    TABLE_V,
+    table4_panel,
+)
 
 RHOS = (0.1, 0.3, 0.5, 0.7, 0.9)
 GENS = tuple(range(1, 11))

@@ -1,4 +1,4 @@
-"""PMIR (Algorithm 1, MODEL.md §6): settlement, price gradient, policies on posted prices, determinism, and the
+"""PMIR (Algorithm 1, docs/model.md §6): settlement, price gradient, policies on posted prices, determinism, and the
 ABM against the continuum's expected dynamics."""
 
 from __future__ import annotations
@@ -10,10 +10,15 @@ import pytest
 
 from meanfield.equilibrium import solve_equilibrium
 from meanfield.solve import solve_meanfield
-from sdce.config import ConfigError, make_config
-from sdce.economics.posted_prices import marginal_unit_values, price_gradient, price_weighted_payments, \
-    settlement_factor
+from sdce.config import make_config
+from sdce.economics.posted_prices import (
+    marginal_unit_values,
+    price_gradient,
+    price_weighted_payments,
+    settlement_factor,
+)
 from sdce.economics.technology import quality
+from sdce.errors import ConfigError
 from sdce_abm.model import SDCEModel
 
 SMALL = dict(regime="pmir", n_producers=64, n_trainers=3, generations=2, pmir_rounds=5)

@@ -1,4 +1,4 @@
-"""Policy mechanics (MODEL.md §7): a subsidy lowers contamination, disclosure makes provenance observable, the cap
+"""Policy mechanics (docs/model.md §7): a subsidy lowers contamination, disclosure makes provenance observable, the cap
 binds, transfers are lump-sum, costs are charged where they are incurred, and bad levels are refused."""
 
 import math
@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from meanfield.solve import solve_meanfield
-from sdce.config import ConfigError, make_config
+from sdce.config import make_config
+from sdce.errors import ConfigError
 from sdce_abm.model import SDCEModel
 from tests.conftest import SMALL
 
 
 def _run(**kw):
     model = SDCEModel(**{**SMALL, "generations": 6, **kw})
-    while model.running:
-        model.step()
+    model.run_model()
     return model, model.datacollector.get_model_vars_dataframe()
 
 

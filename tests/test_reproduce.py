@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from calibration.ols import collapse_law_ols
-from calibration.published import TABLE_II, TABLE_IV, table4_panel
 from sdce.cli import app
+from sdce.paper.published import TABLE_II, TABLE_IV, table4_panel
 
 runner = CliRunner()
 

@@ -9,11 +9,24 @@ import pytest
 from typer.testing import CliRunner
 
 import calibration.tables as tables
-from calibration.published import LISTED_SEEDS, TABLE_III, TABLE_V
-from calibration.tables import (CAP_FRACTION, PAPER_SEEDS, REFERENCE_SEED, TRANSFER_FRACTION, ordering, per_seed,
-                                seed_list, simulate, summarize, table3, table5, theorem2)
+from calibration.tables import (
+    CAP_FRACTION,
+    PAPER_SEEDS,
+    REFERENCE_SEED,
+    TRANSFER_FRACTION,
+    ordering,
+    per_seed,
+    seed_list,
+    simulate,
+    summarize,
+    table3,
+    table5,
+    theorem2,
+)
 from sdce.cli import app
-from sdce.config import ConfigError, load_config
+from sdce.config import load_config
+from sdce.errors import ConfigError
+from sdce.paper.published import LISTED_SEEDS, TABLE_III, TABLE_V
 
 runner = CliRunner()
 SMALL = {"n_producers": 64, "n_trainers": 4, "generations": 3, "probe_size": 64}

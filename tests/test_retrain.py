@@ -1,4 +1,4 @@
-"""The recursive-retraining loop (MODEL.md §11) on the text domain at tiny size: learning beats the unigram floor,
+"""The recursive-retraining loop (docs/model.md §11) on the text domain at tiny size: learning beats the unigram floor,
 temperature behaves, runs resume to the identical panel, and bad input is refused before any work."""
 
 import json
@@ -14,7 +14,7 @@ from calibration.retrain.domain import train
 from calibration.retrain.loop import make_retrain_config, run_retraining
 from calibration.retrain.text import PAD, corpus, text_domain, unigram_perplexity
 from sdce.cli import app
-from sdce.config import ConfigError
+from sdce.errors import ConfigError
 
 runner = CliRunner()
 
@@ -64,7 +64,7 @@ def test_temperature_one_reproduces_the_models_own_distribution(trained):
 
 def domain_logits(domain, params):
     """Logits of the first character (all-pad context), through the model the sampler uses."""
-    from calibration.retrain.text import CharMLP, TEXT_SIZES
+    from calibration.retrain.text import TEXT_SIZES, CharMLP
 
     chunk, context, embed, hidden, *_ = TEXT_SIZES["tiny"]
     model = CharMLP(domain.info["vocab"], embed, hidden)

@@ -1,4 +1,4 @@
-"""The images and recsys retraining domains (MODEL.md §11) at tiny size: data and sample shapes, learning beats a
+"""The images and recsys retraining domains (docs/model.md §11) at tiny size: data and sample shapes, learning beats a
 simple baseline computed here, temperature behaves (tau -> 0 is the mode, tau = 1 the model's own law), and the
 metric functions (Fréchet distance, Gini, tail exposure) match independent references.
 
@@ -14,10 +14,27 @@ from scipy.linalg import sqrtm
 from scipy.stats import chi2
 
 from calibration.retrain.domain import train
-from calibration.retrain.images import (IMAGE_SIZES, LEVELS, MADE, PIXELS, digits, features, frechet_distance,
-                                        gaussian_fit, images_domain)
-from calibration.retrain.recsys import (RECSYS_SIZES, Factorization, gini, long_tail, organic_heldout,
-                                        recsys_domain, softmax_np, world)
+from calibration.retrain.images import (
+    IMAGE_SIZES,
+    LEVELS,
+    MADE,
+    PIXELS,
+    digits,
+    features,
+    frechet_distance,
+    gaussian_fit,
+    images_domain,
+)
+from calibration.retrain.recsys import (
+    RECSYS_SIZES,
+    Factorization,
+    gini,
+    long_tail,
+    organic_heldout,
+    recsys_domain,
+    softmax_np,
+    world,
+)
 
 
 def assert_law(draws: np.ndarray, probs: np.ndarray) -> None:

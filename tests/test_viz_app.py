@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import pytest
 import solara
 
-from sdce.config import ConfigError
+from sdce.errors import ConfigError
 from sdce_abm.app import DEFAULTS, InteractiveMarket, Page, market_config
 from sdce_abm.model import SDCEModel
 

@@ -1,4 +1,4 @@
-"""What a retraining domain is, and the training step every domain shares (MODEL.md §11).
+"""What a retraining domain is, and the training step every domain shares (docs/model.md §11).
 
 A domain bundles frozen human data (a generator of fresh training items and a held-out split), a Flax model, its
 loss, its sampler at temperature tau, and its held-out metrics. Everything here is a pure JAX function of explicit

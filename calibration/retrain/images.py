@@ -1,4 +1,4 @@
-"""Images domain: an autoregressive pixel model on scikit-learn's digits, the "MADness" analogue (MODEL.md §11).
+"""Images domain: an autoregressive pixel model on scikit-learn's digits, the "MADness" analogue (docs/model.md §11).
 
 Data: `sklearn.datasets.load_digits` (1797 8x8 images, 17 grey levels 0..16; no download). A fixed permutation
 (numpy seed 0) holds out every fifth image (359) as the frozen held-out split; the other 1438 are the human train

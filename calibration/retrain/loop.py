@@ -1,4 +1,4 @@
-"""The recursive-retraining loop (MODEL.md §11), with a checkpoint after every finished generation.
+"""The recursive-retraining loop (docs/model.md §11), with a checkpoint after every finished generation.
 
 Generation 0 trains a fresh model on human data only. Generation t >= 1 trains a fresh model on n items: a
 round((1 - rho) n) share of fresh human items and the rest sampled from generation t-1's model at temperature tau
@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from calibration.retrain.domain import Domain, Size, train
 from sdce.atomic import atomic_write
-from sdce.config import ConfigError, param, validated
+from sdce.config import param, validated
+from sdce.errors import ConfigError
 
 DOMAINS: tuple[str, ...] = ("text", "images", "recsys")
 PANEL_COLUMNS = ["domain", "rho", "generation", "seed", "metric", "value"]

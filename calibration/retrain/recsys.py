@@ -1,4 +1,4 @@
-"""Recommendation domain: a popularity-feedback recommender (MODEL.md §11).
+"""Recommendation domain: a popularity-feedback recommender (docs/model.md §11).
 
 World: a synthetic but frozen "human" interaction law, built once with numpy from a fixed seed. U users and I items;
 item i has a Zipf-like popularity bias b_i = -ZIPF log(1 + i), and users and items have rank-`taste` factors u, v

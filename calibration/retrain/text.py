@@ -1,4 +1,4 @@
-"""Text domain: a character-level language model on English that ships with Python (MODEL.md §11).
+"""Text domain: a character-level language model on English that ships with Python (docs/model.md §11).
 
 Corpus: `pydoc_data.topics` (the Python reference manual's topic texts). The text is cut into blocks of 1000
 characters; every tenth block is the frozen held-out split. Characters outside printable ASCII map to one symbol.

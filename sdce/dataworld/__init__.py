@@ -1,1 +1,1 @@
-"""The data world of MODEL.md §2: distributions, sampling at temperature, learning rules, fidelity and drift."""
+"""The data world of docs/model.md §2: distributions, sampling at temperature, learning rules, fidelity and drift."""

@@ -1,4 +1,4 @@
-"""Learning rules of a trainer's generative model (MODEL.md §2): `mle` refits and the `wgf` flow of Theorem 3.
+"""Learning rules of a trainer's generative model (docs/model.md §2): `mle` refits and the `wgf` flow of Theorem 3.
 
 For the Gaussian family the Wasserstein gradient flow (8) of V(q) = (1-rho) KL(q‖p̂) + rho KL(q‖q̂) is the
 Ornstein-Uhlenbeck process towards the geometric mixture pi ∝ p̂^(1-rho) q̂^rho, whose mean and covariance have a
@@ -49,7 +49,7 @@ def fit_family(x: np.ndarray, family: str, components: int, em_iterations: int, 
 def update_model(previous: Mixture | None, human: np.ndarray, synthetic: np.ndarray, *, family: str,
                  components: int, em_iterations: int, rule: str, train_time: float,
                  rng: np.random.Generator) -> Mixture:
-    """The trainer's next model from its human and synthetic samples (MODEL.md §2, `learning_rule`).
+    """The trainer's next model from its human and synthetic samples (docs/model.md §2, `learning_rule`).
 
     `mle` (and any first fit) fits the pooled samples, keeping `previous` when there are d or fewer. `wgf` moves
     `previous` along the flow of V with p̂, q̂ the family fits to the human and synthetic parts and rhô the synthetic

@@ -1,4 +1,4 @@
-"""Fidelity and drift of a model from p (MODEL.md §2): KL(q‖p) and W2(q, p).
+"""Fidelity and drift of a model from p (docs/model.md §2): KL(q‖p) and W2(q, p).
 
 KL is closed form between Gaussians and Monte Carlo otherwise. W2 is the closed-form Bures distance between
 Gaussians, and on a held-out probe the debiased Sinkhorn divergence of ott-jax with an absolute epsilon.
@@ -10,7 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from sdce.dataworld.mixture import Mixture, log_density, sample
+from sdce.dataworld.mixture import Mixture, sample
+from sdce.errors import SinkhornNotConverged
 from sdce.xp import array_namespace
 
 
@@ -47,11 +48,8 @@ def kl_divergence(q: Mixture, p: Mixture, rng: np.random.Generator, n_mc: int) -
     if q.is_gaussian and p.is_gaussian:
         return float(kl_gaussian(q.means[0], q.covs[0], p.means[0], p.covs[0]))
     x = sample(q, n_mc, rng)
-    return float(np.mean(log_density(q, x) - log_density(p, x)))
+    return float(np.mean(q.log_density(x) - p.log_density(x)))
 
-
-class SinkhornNotConverged(RuntimeError):
-    """The ott-jax Sinkhorn solve did not reach its threshold; no W2 value is returned."""
 
 
 SINKHORN_THRESHOLD = 1e-3

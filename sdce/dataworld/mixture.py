@@ -1,4 +1,4 @@
-"""Gaussian-mixture distributions of the data world (MODEL.md §2): p, the trainers' models q_j and the public q̄.
+"""Gaussian-mixture distributions of the data world (docs/model.md §2): p, the trainers' models q_j and the public q̄.
 
 A Gaussian is a mixture with one component, so the `gaussian` and `gmm` families share one representation.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from sdce.xp import array_namespace, logsumexp
 
 COV_RIDGE = 1e-6  # added to every fitted covariance so that a fit from few samples stays positive definite
 
@@ -30,14 +32,41 @@ class Mixture:
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Overall mean and covariance of the mixture."""
-        mean = self.weights @ self.means
-        centred = self.means - mean
-        cov = np.einsum("k,kij->ij", self.weights, self.covs) + np.einsum("k,ki,kj->ij", self.weights, centred, centred)
-        return mean, cov
+        return mixture_moments(self.weights, self.means, self.covs)
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """log q(x) at points x (n, d)."""
+        return mixture_log_density(self.weights, self.means, self.covs, x)
+
+
+def mixture_moments(weights, means, covs, tau=1.0):
+    """Mean and covariance of Σ_k w_k N(m_k, tau C_k): the moment projection of a (tempered) mixture (NumPy or
+    JAX arrays)."""
+    xp = array_namespace(weights, means, covs)
+    mean = weights @ means
+    centred = means - mean
+    cov = tau * xp.einsum("k,kij->ij", weights, covs) + xp.einsum("k,ki,kj->ij", weights, centred, centred)
+    return mean, cov
+
+
+def component_log_densities(weights, means, covs, x):
+    """log w_k + log N(x; m_k, C_k) at points x (n, d), shape (K, n) (NumPy or JAX arrays)."""
+    xp = array_namespace(weights, means, covs, x)
+    diff = x[None] - means[:, None]  # (K, n, d)
+    maha = xp.einsum("kni,kij,knj->kn", diff, xp.linalg.inv(covs), diff)
+    logdet = xp.linalg.slogdet(covs)[1]
+    d = means.shape[1]
+    return xp.log(weights)[:, None] - 0.5 * (maha + logdet[:, None] + d * xp.log(2 * xp.pi))
+
+
+def mixture_log_density(weights, means, covs, x):
+    """log Σ_k w_k N(x; m_k, C_k) at points x (n, d) (NumPy or JAX arrays)."""
+    xp = array_namespace(weights, means, covs, x)
+    return logsumexp(xp, component_log_densities(weights, means, covs, x), axis=0)
 
 
 def randomized_round(x, rng: np.random.Generator) -> np.ndarray:
-    """floor(x) + Bernoulli(frac(x)), elementwise: integers with expectation x (MODEL.md §2)."""
+    """floor(x) + Bernoulli(frac(x)), elementwise: integers with expectation x (docs/model.md §2)."""
     base = np.floor(x)
     return (base + (rng.random(np.shape(x)) < x - base)).astype(int)
 
@@ -60,7 +89,7 @@ def human_distribution(dim: int, kind: str, modes: int, radius: float, scale: fl
 
 
 def temper(q: Mixture, tau: float) -> Mixture:
-    """Sampling at temperature tau (MODEL.md §2): covariances x tau, weights proportional to w^(1/tau)."""
+    """Sampling at temperature tau (docs/model.md §2): covariances x tau, weights proportional to w^(1/tau)."""
     logw = np.log(q.weights) / tau
     w = np.exp(logw - logw.max())
     return Mixture(w / w.sum(), q.means, q.covs * tau)
@@ -85,23 +114,6 @@ def sample(q: Mixture, n: int, rng: np.random.Generator) -> np.ndarray:
     return q.means[comp] + np.einsum("nij,nj->ni", chol[comp], z)
 
 
-def component_log_densities(q: Mixture, x: np.ndarray) -> np.ndarray:
-    """log w_k + log N(x; m_k, S_k), shape (n, K)."""
-    chol = np.linalg.cholesky(q.covs)
-    diff = x[None, :, :] - q.means[:, None, :]
-    sol = np.linalg.solve(chol[:, None], diff[..., None])[..., 0]  # (K, n, d)
-    maha = np.sum(sol**2, axis=-1)
-    logdet = 2 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-    d = q.dim
-    return (np.log(q.weights)[:, None] - 0.5 * (maha + logdet[:, None] + d * np.log(2 * np.pi))).T
-
-
-def log_density(q: Mixture, x: np.ndarray) -> np.ndarray:
-    lc = component_log_densities(q, x)
-    top = lc.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(lc - top).sum(axis=1, keepdims=True)))[:, 0]
-
-
 def fit_gaussian(x: np.ndarray) -> Mixture:
     """Maximum-likelihood Gaussian (mean and biased covariance), plus the ridge."""
     mean = x.mean(axis=0)
@@ -120,7 +132,7 @@ def fit_gmm(x: np.ndarray, components: int, iterations: int, rng: np.random.Gene
         init = Mixture(np.full(components, 1.0 / components), centres, np.repeat(cov[None], components, axis=0))
     q = init
     for _ in range(iterations):
-        lc = component_log_densities(q, x)
+        lc = component_log_densities(q.weights, q.means, q.covs, x).T
         resp = np.exp(lc - lc.max(axis=1, keepdims=True))
         resp /= resp.sum(axis=1, keepdims=True)
         nk = resp.sum(axis=0) + 1e-12

@@ -1,4 +1,4 @@
-"""Trainers' bundle choice: eq. (3) per generation with perceived inputs and entropy smoothing (MODEL.md §4).
+"""Trainers' bundle choice: eq. (3) per generation with perceived inputs and entropy smoothing (docs/model.md §4).
 
 Trainer j chooses b_j in [0, h̄]^N to maximise the strictly concave
 
@@ -6,7 +6,8 @@ Trainer j chooses b_j in [0, h̄]^N to maximise the strictly concave
 
 with x̂_H = Σ_i b_ij phĩ_i / V, x̂_S = Σ_i b_ij (1 - phĩ_i) / V and G_j = P_Q kappa_j (V/M) Z_j exp(-kappa_Q D_j).
 The first-order condition gives the logit demand b_ij = h̄_i min(1, exp((m_ij + s phĩ_i - p_i)/T)) with marginal
-value m_ij = a_j phĩ_i + c_j (1 - phĩ_i), a_j = gamma Y_j / x̂_H, c_j = delta Y_j / x̂_S, Y_j = G_j x̂_H^gamma x̂_S^delta / V.
+value m_ij = a_j phĩ_i + c_j (1 - phĩ_i), a_j = gamma Y_j / x̂_H, c_j = delta Y_j / x̂_S,
+Y_j = G_j x̂_H^gamma x̂_S^delta / V.
 The fixed point in (log x̂_H, log x̂_S) is unique (strict concavity) and is found by Newton's method per trainer.
 The Newton step is written once for NumPy and JAX; `bundle_demand` drives it in NumPy, the mean-field solver in
 `jax.lax.while_loop`.
@@ -19,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sdce.economics.technology import quality
+from sdce.errors import DemandNotConverged
 from sdce.xp import array_namespace, log_ndtr
 
 NEWTON_STEP_CAP = 0.5  # largest change of log x̂_H, log x̂_S in one Newton step
@@ -31,9 +33,6 @@ class Demand(NamedTuple):
     value_s: np.ndarray  # c_j, marginal value of a unit of perceived synthetic content (M,)
     interior: np.ndarray  # (N, M) True where b_ij < h̄_i (the demand responds to prices and signals)
 
-
-class DemandNotConverged(RuntimeError):
-    """Newton's method on the bundle first-order conditions did not converge."""
 
 
 def logit_demand(phi_tilde, value_h, value_s, prices, capacity, temp: float, subsidy=0.0):
@@ -157,7 +156,8 @@ def expected_logit_demand(centre, spread, value_h, value_s, prices, capacity, te
     z0 = base + gain * centre / temp
     k = gain * spread / temp
     safe_k = xp.where(k != 0, k, 1.0)
-    cut = xp.clip(xp.where(k != 0, -z0 / safe_k, xp.where(z0 < 0, inf, -inf)), -inf, inf)  # z < 0 below the cut when k > 0
+    # z < 0 below the cut when k > 0
+    cut = xp.clip(xp.where(k != 0, -z0 / safe_k, xp.where(z0 < 0, inf, -inf)), -inf, inf)
     # the linear part (e0, e1) splits at the cut into an exponential and a saturated piece
     exp_lo = xp.where(k < 0, xp.maximum(e0, cut), e0)
     exp_hi = xp.where(k < 0, e1, xp.where(k > 0, xp.minimum(e1, cut), xp.where(z0 < 0, e1, e0)))

@@ -1,4 +1,4 @@
-"""The data intermediary with a two-part tariff (market-design-model.md §3; MODEL.md §6, §13.3).
+"""The data intermediary with a two-part tariff (market-design-model.md §3; docs/model.md §6).
 
 (a) The static mechanism on the Gaussian precision model (market-design-model.md §1–§3): creators i with loadings
 a_i ≥ 0 choose efforts e_i at cost κe²/2; the buyer values the effective precision τ(e) (Eq. 28). The intermediary
@@ -31,9 +31,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.optimize import brentq
 
-from sdce.config import ConfigError
 from sdce.economics.producers import provenance_best_response, unit_cost
 from sdce.economics.technology import quality
+from sdce.errors import ConfigError
 from sdce.xp import array_namespace
 
 BISECTION_STEPS = 64  # halvings of x_H ∈ (0, 1): below float64 resolution

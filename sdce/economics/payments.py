@@ -1,5 +1,5 @@
-"""Who is paid, and how (MODEL.md §6): the payment matrix pi_ij (trainer j to producer i) per regime, and the
-expected marginal revenue per unit of human share that producers respond to (MODEL.md §3)."""
+"""Who is paid, and how (docs/model.md §6): the payment matrix pi_ij (trainer j to producer i) per regime, and the
+expected marginal revenue per unit of human share that producers respond to (docs/model.md §3)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def shapley_marginal_revenue(bundles, phi, volume: float, quality, gamma, delta,
 
 def statutory_marginal_revenue(phi, prior_mean, reliability, noise_sd, value_h, value_s, prices, temp: float,
                                royalty: float, subsidy=0.0):
-    """Expected r Σ_j d b_ij / d phi_i per unit of capacity, over the producer's signal noise (MODEL.md §3).
+    """Expected r Σ_j d b_ij / d phi_i per unit of capacity, over the producer's signal noise (docs/model.md §3).
 
     Trainer j perceives phĩ = clip(A + B e, 0, 1) with A = mu_j + w_j (phi_i - mu_j), B = w_j sigma, e ~ N(0, 1),
     and demands b = h̄ min(1, exp(z)) with z = z0 + k e on (0, 1), z0 = ((a_j - c_j + s) A + c_j - p_i)/T and

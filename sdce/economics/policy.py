@@ -1,4 +1,4 @@
-"""Policy instruments of MODEL.md §7 (Table V) and the closed-form optima (10), (12), as pure functions.
+"""Policy instruments of docs/model.md §7 (Table V) and the closed-form optima (10), (12), as pure functions.
 
 A policy acts on a regime through four levers, resolved once by `policy_levers` and used by the ABM and the
 mean-field market alike: the subsidy s on perceived human content in trainers' objective (J + s Ĥ), the
@@ -32,7 +32,7 @@ class PolicyLevers(NamedTuple):
 def policy_levers(policy: str, *, subsidy: float, watermark: float, royalty: float, royalty_cap: float,
                   transfer: float, detectability_0: float, disclosure_cost: float, watermark_cost: float
                   ) -> PolicyLevers:
-    """The levers of `policy` (MODEL.md §7); levels of instruments not in force are zero (validated upstream)."""
+    """The levers of `policy` (docs/model.md §7); levels of instruments not in force are zero (validated upstream)."""
     w = watermark if policy == "watermark" else 0.0
     return PolicyLevers(
         subsidy=subsidy if policy == "subsidy" else 0.0,

@@ -1,4 +1,4 @@
-"""Posted prices with budget-balanced Shapley-additive settlement (PMIR, MODEL.md §6), as pure array functions.
+"""Posted prices with budget-balanced Shapley-additive settlement (PMIR, docs/model.md §6), as pure array functions.
 
 Trainer j pays the posted prices of the units it buys, paid_j = Σ_i p_i b_ij (eq. 3). That outlay is paid out to
 the producers in j's bundle in proportion to p_i times their eq. (4) contribution LOO_ij:
@@ -47,8 +47,8 @@ def settlement_factor(prices, bundles, values, paid):
 
 
 def price_gradient(prices, buy_prob, capacity: float, values, bundles, paid, theta_price, value_scale):
-    """Algorithm 1 line 18: d/dp_i of expected receipts Σ_j p_i h̄ pi_ij u_ij of a producer of capacity h̄, with the trainers' logit demand
-    response d pi_ij / d p_i = pi_ij (1 - pi_ij) theta_price_j / v_j."""
+    """Algorithm 1 line 18: d/dp_i of expected receipts Σ_j p_i h̄ pi_ij u_ij of a producer of capacity h̄, with
+    the trainers' logit demand response d pi_ij / d p_i = pi_ij (1 - pi_ij) theta_price_j / v_j."""
     u = settlement_factor(prices, bundles, values, paid)
     slope = buy_prob * (1 - buy_prob) * theta_price / value_scale
     return capacity * (u * (buy_prob + prices[:, None] * slope)).sum(1)
@@ -56,7 +56,7 @@ def price_gradient(prices, buy_prob, capacity: float, values, bundles, paid, the
 
 def provenance_marginal_revenue(prices, buy_prob, capacity, phi, bundles, quality, gamma, delta, money_per_quality,
                                 values, paid, theta_phi, floor=1e-30):
-    """d/dphi_i of expected receipts per unit of capacity (what producers best-respond to, MODEL.md §3): the
+    """d/dphi_i of expected receipts per unit of capacity (what producers best-respond to, docs/model.md §3): the
     settlement channel p_i pi_ij du_ij/dphi_i plus the demand channel p_i u_ij pi_ij (1 - pi_ij) theta_phi_j
     (the running mean phĩ_i is unbiased for phi_i). Prices, bundles and the trainers' aggregates are held fixed."""
     xp = array_namespace(prices, bundles)

@@ -1,4 +1,4 @@
-"""Producers' provenance choice (MODEL.md §3)."""
+"""Producers' provenance choice (docs/model.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What trainers observe of provenance (MODEL.md §4)."""
+"""What trainers observe of provenance (docs/model.md §4)."""
 
 from __future__ import annotations
 

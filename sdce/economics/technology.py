@@ -1,4 +1,4 @@
-"""The contaminated Cobb-Douglas technology, eq. (2), with the collapse channel of MODEL.md §4."""
+"""The contaminated Cobb-Douglas technology, eq. (2), with the collapse channel of docs/model.md §4."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from sdce.xp import array_namespace
 
 
 def elasticities(rho, gamma0: float, gamma1: float, delta0: float):
-    """gamma(rho) = gamma0 + gamma1 rho and delta(rho) = delta0 (1 - rho) (MODEL.md §4 defaults of eq. 2)."""
+    """gamma(rho) = gamma0 + gamma1 rho and delta(rho) = delta0 (1 - rho) (docs/model.md §4 defaults of eq. 2)."""
     return gamma0 + gamma1 * rho, delta0 * (1.0 - rho)
 
 
@@ -16,7 +16,7 @@ def productivity(tfp: float, labor, compute, alpha: float, beta_k: float):
 
 
 def collapse_factor(fidelity, kappa_q: float):
-    """exp(-kappa_Q D): how a drifted model (D = KL(q‖p)) loses quality (MODEL.md §4)."""
+    """exp(-kappa_Q D): how a drifted model (D = KL(q‖p)) loses quality (docs/model.md §4)."""
     xp = array_namespace(fidelity)
     return xp.exp(-kappa_q * fidelity)
 
@@ -28,5 +28,5 @@ def quality(z, x_h, x_s, gamma, delta, collapse=1.0):
 
 def revenue(output_price: float, kappa_j, q, volume: float, n_trainers: int):
     """R_j = P_Q kappa_j (V/M) Q_j: revenue scales with the content volume per trainer, so each producer's
-    marginal contribution stays finite as N grows (MODEL.md §4 leaves the scale open; docs/model.md)."""
+    marginal contribution stays finite as N grows (docs/model.md §4 leaves the scale open; docs/model.md)."""
     return output_price * kappa_j * (volume / n_trainers) * q

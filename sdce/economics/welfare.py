@@ -1,8 +1,11 @@
-"""Welfare of MODEL.md §8 (Theorem 2), per unit of content volume V so that the components are commensurate."""
+"""Welfare of docs/model.md §8 (Theorem 2), per unit of content volume V so that the components are commensurate."""
 
 from __future__ import annotations
 
 from sdce.xp import array_namespace
+
+WELFARE_KEYS = ("W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized", "residual")
+"""The components `welfare_components` returns, in the order runs and trajectories report them."""
 
 
 def collapse_loss(kl, collapse_weight: float):

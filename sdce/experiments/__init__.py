@@ -1,1 +1,1 @@
-"""The paper's theorems as measured experiments (MODEL.md §9, §13)."""
+"""The paper's theorems as measured experiments (docs/model.md §7)."""

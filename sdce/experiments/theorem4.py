@@ -8,13 +8,13 @@ made by the true phi_i, but the payment does not see it. The producer's payoff i
 plus h̄ (nu phi - c(phi)); the cost and the intrinsic value depend on the true phi only, so the gain from a
 misreport, max_r T(r) - T(phi), is the same for every motivation nu and ability phi_bar >= phi.
 
-The contrast is eq. (4) on realised quality, the rule of MODEL.md §6: there the report does not enter the payment,
+The contrast is eq. (4) on realised quality, the rule of docs/model.md §6: there the report does not enter the payment,
 so the gain from misreporting is zero by construction, and the question is whether the payment rises with the true
 phi (whether the rule rewards provenance without observing it). Truth-telling under the report-based rule earns
 exactly that payment: the two rules differ only off the truth.
 
 The market (others' provenance) is what a report-only rule leaves: true provenance earns nothing, so each producer
-keeps the share its intrinsic motivation sustains, phi = clip((nu - c_H)/c_2, 0, phi_bar) (MODEL.md §3 with r = 0),
+keeps the share its intrinsic motivation sustains, phi = clip((nu - c_H)/c_2, 0, phi_bar) (docs/model.md §3 with r = 0),
 for N - 1 producers drawn from the configured population; with `fixed_rho` set, every other unit is
 (1 - fixed_rho) human instead. rho (eq. 1), gamma(rho), delta(rho) and the collapse factor exp(-kappa_Q D*(rho)),
 D* the stationary fidelity of the Gaussian chain at rho, are held at the market's values, as in `shapley_payments`.
@@ -30,9 +30,10 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
 from sdce.economics.producers import producer_surplus, provenance_best_response
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality
+from sdce.errors import ConfigError
 from sdce.population import draw_producer_types, trainer_primitives
 
 GAIN_TOL = 1e-12  # a gain above this (money per producer) counts as positive

@@ -1,10 +1,10 @@
 """Theorem 5 and the Cramér–Rao bound (11): the running-mean provenance estimator against 1/(T I).
 
-Each producer's provenance phi_i is observed through T independent signals phi_hat = phi_i + e, e ~ N(0, sigma_e^2)
-with sigma_e^2 = sigma_0^2 (1 - psi)/psi (MODEL.md §4), so one signal carries Fisher information I = 1/sigma_e^2 and
-any unbiased estimator from T signals has variance >= 1/(T I). The running mean (MODEL.md §6) is unbiased; its
-variance across `reps` replications, averaged over the producers drawn from the configured population, is compared
-with the bound at every horizon T, and log variance is fitted on log T (the bound has slope -1).
+Each producer's provenance phi_i is observed through T independent signals phi_hat = phi_i + e, e ~ N(0, sigma_e^2) with
+sigma_e^2 = sigma_0^2 (1 - psi)/psi (docs/model.md §4), so one signal carries Fisher information I = 1/sigma_e^2 and any
+unbiased estimator from T signals has variance >= 1/(T I). The running mean (docs/model.md §6) is unbiased; its variance
+across `reps` replications, averaged over the producers drawn from the configured population, is compared with the bound
+at every horizon T, and log variance is fitted on log T (the bound has slope -1).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from sdce.config import ConfigError, SDCEConfig
+from sdce.config import SDCEConfig
 from sdce.economics.signals import fisher_information, running_mean, signal_variance
+from sdce.errors import ConfigError
 from sdce.population import draw_producer_types
 
 

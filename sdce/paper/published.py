@@ -3,7 +3,7 @@
 Source: Lundström-Imanov (2026), *The Economics of Model Collapse*, arXiv:2605.20279v1:
 Section VI (eq. (13), eq. (14), Table II), Section VII (Table III), Section VIII (eq. (15), Table IV), Section IX
 (Table V) and Section XII (the replication seeds it lists).
-These are *targets* to compare against, never inputs to our own estimates (MODEL.md §12: compute everything,
+These are *targets* to compare against, never inputs to our own estimates (docs/model.md §12: compute everything,
 copy nothing). `calibration.ols` re-estimates eq. (13)/(15) from panels, including `table4_panel()`.
 """
 

@@ -1,0 +1,22 @@
+"""The `sdce` command line: one module per command group; each parses its options, calls the model layers and
+prints (a table, or one JSON object with `--json`). Model errors end as one clean line (`common.clean_errors`)."""
+
+from __future__ import annotations
+
+import typer
+
+from sdce.cli import calibrate, configuration, limit, policy, reproduce, simulate, theorems, viz
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate synthetic-data markets under model collapse (SDCE).")
+app.add_typer(configuration.config_app, name="config")
+app.add_typer(calibrate.calibrate_app, name="calibrate")
+app.add_typer(reproduce.reproduce_app, name="reproduce")
+app.add_typer(policy.policy_app, name="policy")
+for command in (simulate.run, simulate.regimes, simulate.collapse, limit.meanfield, limit.equilibrium, limit.compare,
+                calibrate.retrain, theorems.theorem5, theorems.theorem4, viz.viz):
+    app.command()(command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,102 @@
+"""`sdce retrain` and `sdce calibrate ols`: the recursive-retraining benchmark and the reduced-form collapse law."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sdce.cli.common import (
+    ConfigOpt,
+    abm_panel_with_progress,
+    clean_errors,
+    print_json,
+    print_quantities,
+    print_table,
+    progress_bar,
+)
+from sdce.errors import ConfigError
+
+calibrate_app = typer.Typer(no_args_is_help=True,
+                            help="Estimate the collapse law and calibrate the model.")
+
+
+def _print_metric(panel, metric: str, title: str) -> None:
+    """Mean of `metric` over seeds by generation (rows) and rho (columns)."""
+    means = panel[panel["metric"] == metric].pivot_table(index="generation", columns="rho", values="value")
+    print_table(title, ["generation", *(f"rho={rho:g}" for rho in means.columns)],
+                ([str(t), *(f"{v:.4g}" for v in row)] for t, row in means.iterrows()), first_left=True)
+
+
+def retrain(
+    domain: str = typer.Option("text", help="text | images | recsys (docs/model.md §11)."),
+    rho: str = typer.Option("0.1,0.3,0.5,0.7,0.9", help="Comma-separated contamination ratios in [0, 1]."),
+    generations: int = typer.Option(10, help="T, generations after generation 0."),
+    seeds: int = typer.Option(1, help="K, replications."),
+    seed: int = typer.Option(0, help="First seed."),
+    tau: float = typer.Option(0.8, help="Sampling temperature of the synthetic data, in (0, 1]."),
+    data_mode: str = typer.Option("replace", help="replace | accumulate."),
+    size: str = typer.Option("small", help="tiny (tests) | small (CPU, default) | paper (GPU)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/retrain/DOMAIN-SIZE]."),
+    as_json: bool = typer.Option(False, "--json", help="Print {panel: records, path} as one JSON object."),
+) -> None:
+    """Recursive retraining: each generation a fresh model on (1-rho) fresh human data and rho synthetic data.
+
+    Writes DIR/panel.csv (domain, rho, generation, seed, metric, value) and DIR/panel.png. Every finished
+    generation is checkpointed; rerunning the same command resumes.
+    """
+    from calibration.retrain.loop import build_domain, make_retrain_config, run_retraining
+    from calibration.retrain.plots import plot_panel
+
+    with clean_errors():
+        cfg = make_retrain_config(domain=domain, rhos=rho, generations=generations, seeds=seeds, seed=seed, tau=tau,
+                                  data_mode=data_mode, size=size)
+        folder = out or Path("runs/retrain") / f"{cfg.domain}-{cfg.size}"
+        with progress_bar() as progress:
+            task = progress.add_task(f"retrain {cfg.domain} ({cfg.size})",
+                                     total=len(cfg.rhos) * cfg.seeds * (cfg.generations + 1))
+            panel = run_retraining(cfg, folder, on_cells=lambda k: progress.advance(task, k))
+    figure = plot_panel(panel, folder / "panel.png", f"{cfg.domain}: tau={cfg.tau}, {cfg.data_mode}, {cfg.size}")
+    if as_json:
+        print_json({"panel": panel.to_dict("records"), "path": str(folder / "panel.csv"), "figure": str(figure)})
+        return
+    metric = build_domain(cfg.domain, cfg.size).metrics[0]
+    _print_metric(panel, metric, f"{cfg.domain}: {metric} (mean over {cfg.seeds} seeds) -> {folder}")
+
+
+@calibrate_app.command("ols")
+def calibrate_ols(
+    panel: Optional[Path] = typer.Option(None, help="Panel CSV (columns rho, generation, metric, value)."),
+    source: Optional[str] = typer.Option(None, help="paper-table4 (the published Table IV) | abm (run our ABM)."),
+    metric: Optional[str] = typer.Option(None, help="Metric to regress [default: the panel's headline metric]."),
+    min_generation: int = typer.Option(1, help="Use generations t >= this."),
+    maxlags: Optional[int] = typer.Option(None, help="HAC lags [default: Newey-West (1994) rule]."),
+    config: Optional[Path] = ConfigOpt,
+    seeds: int = typer.Option(4, help="abm: seeds per rho."),
+    seed: int = typer.Option(17, help="abm: first seed."),
+    out: Path = typer.Option(Path("runs/calibrate"), help="abm: folder for abm_panel.csv."),
+    as_json: bool = typer.Option(False, "--json", help="Print the fit (b, se_hac, r2, n, ...) as JSON."),
+) -> None:
+    """Eq. (13)/(15): OLS of log metric on t·rho² with Newey-West HAC errors (statsmodels)."""
+    from calibration.ols import collapse_law_ols, load_panel
+    from sdce.paper.published import table4_panel
+
+    with clean_errors():
+        if (panel is None) == (source is None):
+            raise ConfigError("give exactly one of --panel FILE or --source paper-table4|abm")
+        if source not in (None, "paper-table4", "abm"):
+            raise ConfigError(f"--source: unknown source {source!r}; choose paper-table4 or abm")
+        if panel is not None:
+            frame = load_panel(panel)
+        elif source == "paper-table4":
+            frame = table4_panel()
+        else:
+            with progress_bar() as progress:
+                frame = abm_panel_with_progress(config, seeds, seed, progress, out)
+        fit = collapse_law_ols(frame, metric, min_generation=min_generation, maxlags=maxlags)
+    if as_json:
+        print_json(fit)
+        return
+    print_quantities(f"eq. (13)/(15): log {fit['metric']} = a0 + slope t rho^2 (b = {fit['direction']:+d} x slope)",
+                     ((key, fit[key]) for key in ("b", "se_hac", "se_ols", "t_stat", "p_value", "r2", "n", "lag_rule")))

@@ -1,0 +1,176 @@
+"""`sdce meanfield`, `sdce equilibrium`, `sdce compare`: the N -> infinity limit, its SDCE, the ABM against it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sdce.cli.common import (
+    CapOpt,
+    ConfigOpt,
+    PolicyOpt,
+    SubsidyOpt,
+    TransferOpt,
+    WatermarkOpt,
+    clean_errors,
+    err,
+    int_list,
+    print_json,
+    print_quantities,
+    print_table,
+    progress_bar,
+    stdout,
+    with_policy_options,
+)
+from sdce.config import REGIMES, load_config
+from sdce.errors import ConfigError, EquilibriumNotConverged
+
+
+def meanfield(
+    config: Optional[Path] = ConfigOpt,
+    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    rule: Optional[str] = typer.Option(None, help="Learning rule of the limit: mle|wgf."),
+    grid: str = typer.Option("gaussian", help="gaussian (closed form) | 1d | 2d (density on a grid, eq. 8-9)."),
+    policy: Optional[str] = PolicyOpt,
+    subsidy: Optional[str] = SubsidyOpt,
+    watermark: Optional[str] = WatermarkOpt,
+    royalty_cap: Optional[float] = CapOpt,
+    transfer: Optional[float] = TransferOpt,
+    theorem6: bool = typer.Option(False, "--theorem6", help="PMIR iterations to an eps-SDCE against eps."),
+    out: Path = typer.Option(Path("runs/meanfield"), help="Folder for trajectory.csv, summary.json, figure."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary (the keys of `sdce run --json`)."),
+) -> None:
+    """The deterministic N -> infinity trajectory of the market (docs/model.md §9)."""
+    if theorem6:
+        from meanfield.theorem6 import run_theorem6
+
+        with clean_errors():
+            cfg = load_config(config, regime="pmir", learning_rule=rule)
+            with err.status("Theorem 6: continuum PMIR to its SDCE"):
+                result = run_theorem6(cfg, out, generations=generations or 60)
+        if as_json:
+            print_json(result)
+        else:
+            stdout().print(f"iterations to an eps-SDCE: {dict(zip(result['epsilon'], result['iterations']))}; "
+                           f"fitted slope {result['slope']:.2f} (claimed {result['claimed_slope']:.0f}) "
+                           f"{result['note']}")
+            stdout().print(f"figure: {out}/theorem6.png")
+        return
+    from meanfield.plots import plot_meanfield
+    from meanfield.solve import meanfield_summary, solve_meanfield
+
+    with clean_errors():
+        cfg = load_config(config, regime=regime, generations=generations, learning_rule=rule)
+        cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
+        with err.status(f"mean-field limit ({grid}, {cfg.regime}, {cfg.learning_rule})"):
+            result = solve_meanfield(cfg, grid)
+    summary = meanfield_summary(cfg, result, grid)
+    out.mkdir(parents=True, exist_ok=True)
+    import pandas as pd
+
+    columns = ("rho", "quality", "price", "provenance", "provenance_p10", "provenance_p50", "provenance_p90",
+               "kl", "w2", "w2_moments", "W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized",
+               "residual")
+    frame = pd.DataFrame({c: result[c] for c in columns}).rename_axis("generation")
+    for name in ("quality_j", "fidelity_j"):
+        for j in range(cfg.n_trainers):
+            frame[f"{name}{j}"] = result[name][:, j]
+    frame.to_csv(out / "trajectory.csv")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    plot_meanfield(summary, out / "trajectory.png")
+    if as_json:
+        print_json(summary)
+        return
+    print_table(f"mean-field limit ({grid}) -> {out}",
+                ("generation", "rho", "Q", "W2(q̄, p)", "KL(q̄‖p)", "W", "W realized"),
+                ([str(t), *(f"{result[k][t]:.4f}" for k in ("rho", "quality", "w2", "kl", "W", "W_realized"))]
+                 for t in range(cfg.generations + 1)))
+
+
+def equilibrium(
+    config: Optional[Path] = ConfigOpt,
+    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    starts: int = typer.Option(8, help="K, random starts (Theorem 1: do they reach the same prices?)."),
+    policy: Optional[str] = PolicyOpt,
+    subsidy: Optional[str] = SubsidyOpt,
+    watermark: Optional[str] = WatermarkOpt,
+    royalty_cap: Optional[float] = CapOpt,
+    transfer: Optional[float] = TransferOpt,
+    seed: int = typer.Option(0, help="Seed of the random starts."),
+    accept_unconverged: bool = typer.Option(False, "--accept-unconverged",
+                                            help="Report a solve that did not settle instead of stopping (exit 1)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for types.csv (price and provenance by type)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """The continuum SDCE (Definition 1): rho*, Q*, prices and provenance by type, welfare, s* and w*."""
+    from meanfield.equilibrium import not_converged_detail, solve_equilibrium
+
+    with clean_errors():
+        cfg = with_policy_options(load_config(config, regime=regime), policy, subsidy, watermark, royalty_cap, transfer)
+        if starts < 1:
+            raise ConfigError(f"--starts: starts must be >= 1 (got {starts})")
+        with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
+            result = solve_equilibrium(cfg, starts=starts, seed=seed)
+        if not all(result["converged"]):
+            if not accept_unconverged:
+                raise EquilibriumNotConverged(f"the SDCE of {cfg.regime} did not settle: "
+                                              f"{not_converged_detail(result)} (--accept-unconverged reports it)")
+            err.print(f"[yellow]warning:[/yellow] not converged: {not_converged_detail(result)}", highlight=False)
+    types = result.pop("types")
+    if out is not None:
+        import pandas as pd
+
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(types).to_csv(out / "types.csv", index=False)
+        (out / "equilibrium.json").write_text(json.dumps(result, indent=1))
+    if as_json:
+        print_json(result)
+        return
+    rows = [("rho*", result["rho_star"]), ("Q*", result["quality_star"]), ("KL(q*‖p)", result["kl_star"]),
+            ("s* (eq. 10)", result["s_star"]), ("w* (eq. 12)", result["w_star"]),
+            *((("s* standard error (PMIR's time average)", result["s_star_se"]),) if "s_star_se" in result else ()),
+            *((f"welfare {k}", v) for k, v in result["welfare"].items()),
+            ("price by type p10/p50/p90", "/".join(f"{result['price_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
+            ("provenance by type p10/p50/p90",
+             "/".join(f"{result['provenance_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
+            ("converged (by start)", ", ".join(map(str, result["converged"]))),
+            ("unique (Theorem 1)", str(result["unique"])),
+            ("spread across starts", ", ".join(f"{k} {v:.1e}" for k, v in result["start_spread"].items())),
+            *((f"residual {k}", v) for k, v in result["residuals"].items())]
+    print_quantities(f"SDCE ({cfg.regime}, {cfg.learning_rule}) from {starts} starts", rows, ".5g")
+
+
+def compare(
+    config: Optional[Path] = ConfigOpt,
+    producers: str = typer.Option("64,256,1024,4096,16384", help="Comma-separated N values."),
+    seeds: int = typer.Option(8, help="K, seeds per N."),
+    rules: str = typer.Option("mle,wgf", help="Learning rules of the ABM to compare (each against both limits)."),
+    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    out: Path = typer.Option(Path("runs/compare"), help="Folder: runs.csv, paths.csv, summary.json, figures."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """ABM against the mean-field limit as N grows: errors, fitted N^-a with bootstrap intervals, figures."""
+    from meanfield.harness import compare as run_compare
+
+    with clean_errors():
+        cfg = load_config(config, generations=generations)
+        sizes = int_list(producers, "producers")
+        rule_list = [r.strip() for r in rules.split(",") if r.strip()]
+        with progress_bar() as progress:
+            task = progress.add_task("ABM runs", total=len(sizes) * seeds * len(rule_list))
+            result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task))
+    if as_json:
+        print_json(result)
+        return
+    rows = [[f"{rule} / {limit} / {metric}", *(f"{e:.4f}" for e in errors),
+             "{estimate:.2f} [{low:.2f}, {high:.2f}]".format(**res["exponent"][metric])]
+            for rule, by_limit in result["by_rule"].items() for limit, res in by_limit.items()
+            for metric, errors in res["errors"].items()]
+    print_table(f"ABM -> mean field ({result['seeds']} seeds; medians of max_t errors) -> {out}",
+                ["ABM rule / limit / metric", *(f"N={n}" for n in result["producers"]), "a [95%]"], rows,
+                first_left=True)
+    stdout().print(f"distance between the wgf (paper's eq. 8-9) and mle limits: {result['limit_gap']}")

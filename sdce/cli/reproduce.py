@@ -1,0 +1,215 @@
+"""`sdce reproduce table2|table3|table4|table5|all`: the paper's tables, ours beside the published."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import Progress
+
+from calibration.reproduce_all import ABM_FIRST_SEED, reproduce_sections, runs_progress
+from calibration.tables import table5_subsidy
+from sdce.cli.common import (
+    ConfigOpt,
+    abm_panel_with_progress,
+    clean_errors,
+    err,
+    parse_level,
+    print_frame,
+    progress_bar,
+    stdout,
+)
+from sdce.config import SDCEConfig, config_toml, load_config
+from sdce.errors import ConfigError
+
+reproduce_app = typer.Typer(no_args_is_help=True,
+                            help="Reproduce the paper's tables: ours beside the published.")
+
+
+def _retrain_progress(progress: Progress, domains, size: str, seeds: int):
+    from calibration.retrain.loop import make_retrain_config
+
+    total = sum(len(c.rhos) * c.seeds * (c.generations + 1)
+                for c in (make_retrain_config(domain=d, size=size, seeds=seeds) for d in domains))
+    task = progress.add_task(f"retraining grids ({size})", total=total)
+    return lambda k: progress.advance(task, k)
+
+
+@reproduce_app.command("table2")
+def reproduce_table2(
+    size: str = typer.Option("small", help="Retraining size: tiny | small | paper."),
+    seeds: int = typer.Option(1, help="Retraining replications per domain."),
+    abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
+    seed: int = typer.Option(17, help="First ABM seed."),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table2.csv, table2.md, retrain/<domain>/."),
+) -> None:
+    """Table II: b-hat (HAC s.e.) for text, images, recsys, the ABM and the pooled fit, beside the paper's."""
+    from calibration.reproduce import retraining_panels, table2
+
+    with clean_errors():
+        domains = ("text", "images", "recsys")
+        with progress_bar() as progress:
+            panels = retraining_panels(domains, out, size, seeds, _retrain_progress(progress, domains, size, seeds))
+            abm = abm_panel_with_progress(config, abm_seeds, seed, progress, out)
+        table = table2(panels, abm, out)
+    print_frame(table, f"Table II: ours beside the paper's -> {out}/table2.md")
+
+
+@reproduce_app.command("table4")
+def reproduce_table4(
+    abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
+    seed: int = typer.Option(17, help="First ABM seed."),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table4.csv, table4.md, table4.png."),
+) -> None:
+    """Table IV: the ABM's Q_t(rho)/Q_0 at fixed rho beside the paper's, and eq. (15) fitted to both."""
+    from calibration.reproduce import table4
+
+    with clean_errors():
+        with progress_bar() as progress:
+            abm = abm_panel_with_progress(config, abm_seeds, seed, progress, out)
+        long = table4(abm, out)
+    print_frame(long, f"Table IV: ours beside the paper's -> {out}/table4.md")
+    import pandas as pd
+
+    print_frame(pd.read_csv(out / "table4_fit.csv"), "eq. (15) fitted")
+
+
+WorkersOpt = typer.Option(None, "--workers", help="Processes running the simulations [default: all cores].")
+
+
+PaperSeedsOpt = typer.Option(32, "--seeds", help="K: the first K of the paper's 32 replication seeds.")
+
+
+TablesOutOpt = typer.Option(Path("runs/reproduce"), "--out",
+                            help="Folder: runs.csv (resumable), tableN.csv, tableN_summary.csv, tableN.md, .png.")
+
+
+def _print_result(result: dict, key: str, paper: dict, title: str) -> None:
+    from calibration.tables import cells, describe
+
+    print_frame(cells(result["summary"], key, {k: v.label for k, v in paper.items()}), title)
+    console = stdout()
+    for line in [*(describe(c) for c in result["orderings"]), result.get("cv")]:
+        if line:
+            console.print(line.replace("**", ""), highlight=False)
+
+
+def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int], out: Path, name: str, stem: str,
+                     design, build, key: str, paper: dict) -> None:
+    """Tables III and V: simulate `design(cfg)` (keywords of `simulate`) over the paper's first seeds, tabulate with
+    `build`, and print ours beside the paper's."""
+    from calibration.tables import seed_list, simulate
+
+    with clean_errors():
+        cfg = load_config(config)
+        chosen = seed_list(seeds)
+        plan = design(cfg)
+        with progress_bar() as progress:
+            runs = simulate(cfg, chosen, out, workers=workers, on_progress=runs_progress(progress, f"{name} runs"),
+                            **plan)
+        result = build(runs, out, cfg)
+    _print_result(result, key, paper, f"{name}: ours (paper) -> {out}/{stem}.md")
+
+
+@reproduce_app.command("table3")
+def reproduce_table3(
+    seeds: int = PaperSeedsOpt,
+    regimes: Optional[str] = typer.Option(None, help="Comma-separated regimes [default: unregulated, statutory, "
+                                                     "shapley, pmir, intermediary]."),
+    workers: Optional[int] = WorkersOpt,
+    config: Optional[Path] = ConfigOpt,
+    out: Path = TablesOutOpt,
+) -> None:
+    """Table III: Q (rel.), W2, rho_T, ΔW at generation T by regime over the paper's seeds, beside the paper's."""
+    from calibration.tables import TABLE3_REGIMES, table3
+    from sdce.paper.published import TABLE_III
+
+    def design(cfg: SDCEConfig) -> dict:
+        names = TABLE3_REGIMES if regimes is None else [r.strip() for r in regimes.split(",") if r.strip()]
+        if not names:
+            raise ConfigError("--regimes: empty list")
+        return {"regimes": names}
+
+    _reproduce_table(config, seeds, workers, out, "Table III", "table3", design, table3, "regime", TABLE_III)
+
+
+@reproduce_app.command("table5")
+def reproduce_table5(
+    seeds: int = PaperSeedsOpt,
+    subsidy: str = typer.Option("optimal", help="s, or 'optimal': s* (eq. 10) at the continuum SDCE."),
+    workers: Optional[int] = WorkersOpt,
+    config: Optional[Path] = ConfigOpt,
+    out: Path = TablesOutOpt,
+) -> None:
+    """Table V: no intervention, subsidy s*, disclosure, royalty cap, transfer on pmir, beside the paper's."""
+    from calibration.tables import TABLE5_POLICIES, table5
+    from sdce.paper.published import TABLE_V
+
+    def design(cfg: SDCEConfig) -> dict:
+        with err.status("s* (eq. 10): solving the continuum SDCE of pmir"):
+            return {"policies": TABLE5_POLICIES, "subsidy": table5_subsidy(cfg, parse_level(subsidy, "subsidy"))}
+
+    _reproduce_table(config, seeds, workers, out, "Table V", "table5", design, table5, "policy", TABLE_V)
+
+
+@reproduce_app.command("all")
+def reproduce_all(
+    out: Optional[Path] = typer.Option(None, help="Folder for everything and report.md [default: "
+                                                  "runs/reproduce-all, or runs/reproduce-quick with --quick]."),
+    quick: bool = typer.Option(False, "--quick", help="A first look: 3 seeds, N = 128, M = 4, tiny retraining over "
+                                                      "3 generations."),
+    subsidy: str = typer.Option("optimal", help="Table V's subsidy: s, or 'optimal': s* (eq. 10) at the continuum "
+                                                "SDCE of pmir."),
+    workers: Optional[int] = WorkersOpt,
+) -> None:
+    """Tables II-V and Theorems 2, 4, 5, 6 into DIR/report.md, ours beside the paper's.
+
+    Default: Table I (N = 1024, M = 16, T = 10), the paper's 32 seeds, tiny retraining; under 15 minutes on 2 cores.
+    Each section is written to DIR/sections/ as soon as it is done; a section that fails is reported with its error
+    in report.md and the run goes on (exit 1, naming the failed sections). A rerun resumes: finished sections, runs
+    and retraining generations are kept.
+    """
+    import time
+
+    from calibration.report import ReportSections
+    from calibration.tables import REPORT_SIZES, SEEDS_RULE, seed_list
+
+    size = REPORT_SIZES["quick" if quick else "default"]
+    folder = out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all")
+    start = time.perf_counter()
+    with clean_errors():
+        level = parse_level(subsidy, "subsidy")
+        if isinstance(level, float) and not (math.isfinite(level) and level >= 0):
+            raise ConfigError(f"--subsidy: expected a finite number >= 0 or 'optimal', got {subsidy!r}")
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers: must be >= 1 (got {workers})")
+        cfg = load_config(None, **size["config"])
+        chosen = seed_list(size["seeds"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.toml").write_text(config_toml(cfg))
+    sections = ReportSections(folder, {"config": config_toml(cfg), "subsidy": subsidy})
+    glance: list[str] = []
+    with progress_bar() as progress:
+        reproduce_sections(sections, cfg, size, chosen, level, workers, progress, glance)
+    wall = time.perf_counter() - start
+    header = (f"# sdce reproduce all{' --quick' if quick else ''}: our tables beside the paper's\n\n"
+              f"N = {cfg.n_producers} producers, M = {cfg.n_trainers} trainers, T = {cfg.generations} generations "
+              f"(`config.toml`); {len(chosen)} seeds for Tables III and V ({SEEDS_RULE}); ABM seeds "
+              f"{ABM_FIRST_SEED}..{ABM_FIRST_SEED + size['abm_seeds'] - 1} per rho for Tables II and IV; retraining "
+              f"size `{size['retrain_size']}` over {size['retrain_generations']} generations, one seed per domain. "
+              f"Wall time of this invocation (finished sections and runs are reused): {wall:.0f} s ("
+              + ", ".join(f"{k} {v:.0f} s" for k, v in sections.timings.items()) + ").\n\n"
+              "## At a glance\n\n" + "\n".join(f"- {line}" for line in glance or ["(no table finished)"]))
+    report = sections.write_report(header)
+    console = stdout()
+    for line in glance:
+        console.print(line.replace("**", ""), highlight=False)
+    console.print(f"{report} ({wall:.0f} s)")
+    if sections.failed:
+        err.print("[red]error:[/red] failed sections: " + "; ".join(f"{k} ({v})" for k, v in sections.failed.items()),
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)

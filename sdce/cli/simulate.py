@@ -1,0 +1,146 @@
+"""`sdce run`, `sdce regimes` (the main job) and `sdce collapse`: the ABM and the market-free collapse chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import Progress
+
+from sdce.cli.common import (
+    CapOpt,
+    ConfigOpt,
+    PolicyOpt,
+    SubsidyOpt,
+    TransferOpt,
+    WatermarkOpt,
+    clean_errors,
+    err,
+    print_json,
+    print_table,
+    progress_bar,
+    stdout,
+    with_policy_options,
+)
+from sdce.config import REGIMES, SDCEConfig, load_config
+from sdce_abm.output import finished_summary
+
+
+def _simulate(cfg: SDCEConfig, seed: int, out: Path, progress: Progress, label: str) -> dict:
+    from sdce_abm.model import SDCEModel
+    from sdce_abm.output import run_to_folder
+
+    task = progress.add_task(label, total=cfg.generations)
+    model = SDCEModel(config=cfg, seed=seed)
+    return run_to_folder(model, out, on_generation=lambda t: progress.update(task, completed=t))
+
+
+def _print_summaries(summaries: dict[str, dict], title: str) -> None:
+    """Generation-T outcomes of runs by regime, relative to `unregulated` where it is among them."""
+    base = summaries.get("unregulated")
+
+    def row(name: str, s: dict) -> list[str]:
+        w = s["welfare"]
+        rel = f"{s['quality'][-1] / base['quality'][-1]:.3f}" if base else "-"
+        dw = f"{w['W'] - base['welfare']['W']:+.3f}" if base else "-"
+        return [name, f"{s['rho'][0]:.3f}", f"{s['rho'][-1]:.3f}", f"{s['quality'][-1]:.3f}", rel, f"{s['w2'][-1]:.3f}",
+                f"{s['kl'][-1]:.4f}", f"{w['W']:.3f}", dw, f"{w['W_realized']:.3f}"]
+
+    print_table(title, ("regime", "rho_0", "rho_T", "Q_T", "Q_T rel.", "W2_T", "KL_T", "W_T", "ΔW_T", "W realized_T"),
+                (row(name, s) for name, s in summaries.items()))
+
+
+def run(
+    config: Optional[Path] = ConfigOpt,
+    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    seed: int = typer.Option(17, help="Seed of the run."),
+    producers: Optional[int] = typer.Option(None, help="N, number of producers."),
+    trainers: Optional[int] = typer.Option(None, help="M, number of trainers."),
+    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    policy: Optional[str] = PolicyOpt,
+    subsidy: Optional[str] = SubsidyOpt,
+    watermark: Optional[str] = WatermarkOpt,
+    royalty_cap: Optional[float] = CapOpt,
+    transfer: Optional[float] = TransferOpt,
+    out: Path = typer.Option(Path("runs/run"), help="Run folder to write."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Run one simulation and write DIR/trajectory.csv, DIR/summary.json and DIR/trajectory.png."""
+    with clean_errors():
+        cfg = load_config(config, regime=regime, n_producers=producers, n_trainers=trainers,
+                          generations=generations)
+        cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
+        with progress_bar() as progress:
+            result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})")
+    if any(result["numerics"].values()):
+        err.print(f"[yellow]warning:[/yellow] guarded numerics in this run: {result['numerics']} (summary.json)",
+                  highlight=False)
+    if as_json:
+        print_json(result)
+    else:
+        _print_summaries({cfg.regime: result}, f"sdce run -> {out}")
+
+
+def regimes(
+    config: Optional[Path] = ConfigOpt,
+    seed: int = typer.Option(17, help="Seed shared by all regimes."),
+    out: Path = typer.Option(Path("runs/regimes"), help="Folder: one run folder per regime plus a comparison."),
+    as_json: bool = typer.Option(False, "--json", help="Print {regime: summary} as one JSON object."),
+) -> None:
+    """The main job: a Table I-scale simulation under every regime, with a comparison table and figure.
+
+    A regime whose run folder already holds a summary for the same configuration and seed is not rerun.
+    """
+    from sdce_abm.plots import plot_regime_comparison
+
+    results: dict[str, dict] = {}
+    with clean_errors():
+        base = load_config(config)
+        with progress_bar() as progress:
+            for name in REGIMES:
+                cfg = base.replace(regime=name)
+                folder = out / name
+                results[name] = finished_summary(folder, cfg, seed) or _simulate(cfg, seed, folder, progress,
+                                                                                 f"{name} (seed {seed})")
+    plot_regime_comparison(results, out / "comparison.png")
+    if as_json:
+        print_json(results)
+        return
+    console = stdout()
+    _print_summaries(results, f"Generation-{base.generations} outcomes by regime (seed {seed})")
+    console.print(f"run folders and comparison.png in {out}/")
+
+
+def collapse(
+    family: Optional[str] = typer.Option(None, help="Model family: gaussian|gmm."),
+    components: Optional[int] = typer.Option(None, help="K, components of the gmm family."),
+    human: Optional[str] = typer.Option(None, help="p: gaussian|gmm (default: same as family)."),
+    rule: Optional[str] = typer.Option(None, help="Learning rule: mle|wgf."),
+    train_time: Optional[float] = typer.Option(None, help="Training time of the wgf rule (inf = minimiser)."),
+    rho: Optional[float] = typer.Option(None, help="Synthetic share of each generation's samples, in [0, 1]."),
+    tau: Optional[float] = typer.Option(None, help="Sampling temperature, in (0, 1]."),
+    samples: Optional[int] = typer.Option(None, help="n, new samples per generation."),
+    generations: Optional[int] = typer.Option(None, help="G, generations after generation 0."),
+    reps: Optional[int] = typer.Option(None, help="Independent replications."),
+    dim: Optional[int] = typer.Option(None, help="d, dimension."),
+    data_mode: Optional[str] = typer.Option(None, help="replace|accumulate."),
+    seed: Optional[int] = typer.Option(None, help="Seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the per-generation means as one JSON object."),
+) -> None:
+    """The recursive-retraining chain with no market: mean over reps of ‖mean‖, tr cov, KL(q_t‖p), W2(q_t, p)."""
+    from sdce.collapse import collapse_chain, make_collapse_config
+
+    with clean_errors():
+        cfg = make_collapse_config(family=family, components=components, human=human, rule=rule,
+                                   train_time=train_time, rho=rho, tau=tau, samples=samples,
+                                   generations=generations, reps=reps, dim=dim, data_mode=data_mode, seed=seed)
+        result = collapse_chain(cfg, progress=not as_json)
+    if as_json:
+        print_json(result)
+        return
+    step = max(1, cfg.generations // 10)
+    print_table(f"collapse chain: rho={cfg.rho}, tau={cfg.tau}, n={cfg.samples}, {cfg.rule}, {cfg.data_mode}, "
+                f"{cfg.reps} reps", ("generation", "‖mean‖", "tr cov", "KL(q‖p)", "W2(q, p)"),
+                ([str(t), *(f"{result[k][t]:.4f}" for k in ("mean_norm", "cov_trace", "kl", "w2"))]
+                 for t in [*range(0, cfg.generations, step), cfg.generations]))

@@ -1,0 +1,20 @@
+"""The regimes (docs/model.md §6): who is paid, and how. One module each, implementing `settle`
+(`sdce.regimes.base`); both engines call the module of their configuration's regime through `regime_module`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from sdce.regimes import intermediary, pmir, shapley, statutory, unregulated
+from sdce.regimes.base import Market, Perception, Settlement
+
+REGISTRY: dict[str, ModuleType] = {"unregulated": unregulated, "statutory": statutory, "shapley": shapley,
+                                   "pmir": pmir, "intermediary": intermediary}
+
+
+def regime_module(name: str) -> ModuleType:
+    """The module that settles regime `name` (a name of `sdce.config.REGIMES`)."""
+    return REGISTRY[name]
+
+
+__all__ = ["Market", "Perception", "Settlement", "REGISTRY", "regime_module"]

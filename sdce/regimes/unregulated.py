@@ -1,0 +1,11 @@
+"""Open scraping (docs/model.md §6): all content is taken, nobody is paid, provenance earns nothing."""
+
+from __future__ import annotations
+
+from sdce.regimes.base import Market, Settlement
+from sdce.xp import array_namespace
+
+
+def settle(market: Market) -> Settlement:
+    xp = array_namespace(market.bundles)
+    return Settlement(xp.zeros_like(market.bundles), xp.zeros(market.bundles.shape[1]), xp.zeros_like(market.phi))
