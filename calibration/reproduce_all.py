@@ -15,11 +15,9 @@ from calibration.abm_panel import table4_abm_panel
 from calibration.report import ReportSections
 from calibration.reproduce import table2, table4
 from calibration.retrain.loop import make_retrain_config, run_retraining
+from calibration.runs import TABLE3_REGIMES, TABLE5_POLICIES, simulate
 from calibration.tables import (
-    TABLE3_REGIMES,
-    TABLE5_POLICIES,
     describe,
-    simulate,
     table3,
     table5,
     table5_subsidy,

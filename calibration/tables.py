@@ -13,21 +13,24 @@ ours, with the gap.
 
 from __future__ import annotations
 
-import json
 import math
-import multiprocessing
-import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sdce.config import REGIMES, SDCEConfig
-from sdce.errors import ConfigError
-from sdce.paper.published import LISTED_SEEDS, N_SEEDS, SOURCE, STATED, TABLE_III, TABLE_V, OutcomeRow
+from calibration.runs import (
+    CAP_FRACTION,
+    REFERENCE_SEED,
+    SEEDS_RULE,
+    TABLE3_REGIMES,
+    TABLE5_POLICIES,
+    TRANSFER_FRACTION,
+)
+from sdce.config import SDCEConfig
+from sdce.paper.published import SOURCE, STATED, TABLE_III, TABLE_V, OutcomeRow
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -38,226 +41,18 @@ def markdown(frame: pd.DataFrame) -> str:
     return table_markdown(frame)
 
 
-def _is_prime(n: int) -> bool:
-    return n >= 2 and all(n % k for k in range(2, math.isqrt(n) + 1))
-
-
-def _nearest_prime(x: float) -> int:
-    below, above = math.floor(x), math.ceil(x)
-    while not _is_prime(below):
-        below -= 1
-    while not _is_prime(above):
-        above += 1
-    return below if x - below <= above - x else above
-
-
-def _paper_seeds() -> tuple[int, ...]:
-    first, last = LISTED_SEEDS[3], LISTED_SEEDS[-1]
-    missing = N_SEEDS - len(LISTED_SEEDS)
-    ratio = (last / first) ** (1.0 / (missing + 1))
-    return (*LISTED_SEEDS[:4], *(_nearest_prime(first * ratio**k) for k in range(1, missing + 1)), last)
-
-
-# The paper's 32 replication seeds. It prints only 17, 31, 42, 53 and 9973 (Section XII); the middle 27 are OURS:
-# the prime nearest to 53 (9973/53)^(k/28) for k = 1..27 (geometric spacing, ties to the smaller prime).
-PAPER_SEEDS: tuple[int, ...] = _paper_seeds()
-SEEDS_RULE = ("the paper prints only 17, 31, 42, 53 and 9973 of its 32 seeds; the middle 27 are ours: the prime "
-              "nearest to 53·(9973/53)^(k/28) for k = 1..27 (geometric spacing, ties to the smaller)")
-
-TABLE3_REGIMES: tuple[str, ...] = ("unregulated", "statutory", "shapley", "pmir", "intermediary")
-TABLE5_POLICIES: tuple[str, ...] = ("none", "subsidy", "disclosure", "royalty-cap", "transfer")
-
-
 def table5_subsidy(cfg: SDCEConfig, level: float | str) -> float:
     """Table V's subsidy: `level`, or for 'optimal' s* (eq. 10) at the continuum SDCE of pmir, resolved exactly as
     `sdce run --subsidy optimal` (`meanfield.equilibrium.with_policy`; imported here, not in the pool's workers)."""
     from meanfield.equilibrium import with_policy
 
     return with_policy(cfg.replace(regime="pmir"), policy="subsidy", subsidy=level).subsidy
-# The paper gives no level for the royalty cap or the transfer. Ours are fixed fractions (not tuned) of one reference
-# run, the policy regime without a policy at the first paper seed, at generation T: p̄ = CAP_FRACTION x its mean
-# price per unit, transfer = TRANSFER_FRACTION x its mean payment per producer. One level for every seed, as a
-# regulator sets one cap for the market and not one per realisation of it.
-CAP_FRACTION = 0.5
-TRANSFER_FRACTION = 0.5
-REFERENCE_SEED = PAPER_SEEDS[0]
-DEPENDENT = ("royalty-cap", "transfer")  # policies whose level comes from the reference run
-OUTCOMES = ("quality", "w2", "rho", "W", "W_realized", "residual", "price", "payment", "policy_cost")
-LOG_COLUMNS = ["regime", "policy", "seed", "level", *OUTCOMES]
+
+
 # Per-seed metrics: the paper's four columns first (with their OutcomeRow field), then ours only.
 METRICS = {"Q_rel": "q_rel", "W2": "w2", "rho": "rho", "dW": "dw"}
 EXTRA_METRICS = ("dW_realized", "Q_T", "W_T", "W_realized", "residual")
 LABELS = {"Q_rel": "Q (rel.)", "W2": "W2", "rho": "ρ_T", "dW": "ΔW"}
-
-
-def seed_list(n: int) -> list[int]:
-    """The first n of PAPER_SEEDS; ConfigError unless 1 <= n <= 32."""
-    if not 1 <= n <= N_SEEDS:
-        raise ConfigError(f"--seeds must be between 1 and {N_SEEDS} (the paper's replications), got {n}")
-    return list(PAPER_SEEDS[:n])
-
-
-# -- runs ------------------------------------------------------------------------------------------------------
-
-
-def _run(cfg: SDCEConfig, seed: int) -> dict:
-    """One ABM run to generation T; its generation-T outcomes (the pool's worker function)."""
-    from sdce_abm.model import SDCEModel
-
-    model = SDCEModel(config=cfg, seed=seed)
-    model.run_model()
-    w = model.welfare
-    return {"quality": model.mean_quality, "w2": model.w2_public, "rho": model.rho, "W": w["W"],
-            "W_realized": w["W_realized"], "residual": w["residual"], "price": model.mean_price,
-            "payment": float(model.producer_state.received.mean()), "policy_cost": w["policy_cost"]}
-
-
-def _single_threaded_xla() -> None:
-    """Pool initializer: one XLA thread per worker (the workers already fill the cores; JAX is not imported yet)."""
-    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), "--xla_cpu_multi_thread_eigen=false",
-                                        "intra_op_parallelism_threads=1"]).strip()
-
-
-def _flat(prefix: str, values: Mapping) -> dict:
-    return {f"{prefix}.{k}": v for k, v in values.items()}
-
-
-def _guard(out: Path, record: dict) -> None:
-    """Refuse a folder whose settings.json disagrees with `record` on a shared key; add the new keys."""
-    path = out / "settings.json"
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    diff = [f"{k}: {stored[k]!r} there, {record[k]!r} now" for k in record if k in stored and stored[k] != record[k]]
-    if diff:
-        raise ConfigError(f"{out} holds runs made with other settings ({'; '.join(diff)}); use another --out or "
-                          "delete the folder")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**stored, **record}, indent=1))
-
-
-def _read_log(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame(columns=LOG_COLUMNS)
-    return pd.read_csv(path)
-
-
-def simulate(cfg: SDCEConfig, seeds: Sequence[int], out: Path, *, regimes: Sequence[str] = (),
-             policies: Sequence[str] = (), subsidy: float | None = None, policy_regime: str = "pmir",
-             workers: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Run (or resume) the runs Tables III and V need; returns them, one row per (regime, policy, seed).
-
-    Table III: each regime in `regimes` without a policy. Table V: each policy in `policies` on `policy_regime`,
-    the subsidy at `subsidy` (s*; the CLI resolves it as `sdce run --subsidy optimal` does), the cap and the
-    transfer from the reference run (REFERENCE_SEED). The `unregulated` run of every seed is always made (it is the
-    base of Q (rel.)). `workers` processes (default: all cores; 1 runs in
-    this process). `on_progress(done, total)` is called as runs finish, counting runs found already done.
-    """
-    unknown = sorted(set(regimes) - set(REGIMES)) + sorted({policy_regime} - set(REGIMES))
-    if unknown:
-        raise ConfigError(f"unknown regime(s) {', '.join(unknown)}; choose from {', '.join(REGIMES)}")
-    unknown = sorted(set(policies) - set(TABLE5_POLICIES))
-    if unknown:
-        raise ConfigError(f"unknown policy(ies) {', '.join(unknown)}; choose from {', '.join(TABLE5_POLICIES)}")
-    if not seeds:
-        raise ConfigError("give at least one seed")
-    if "subsidy" in policies and (subsidy is None or not subsidy >= 0):
-        raise ConfigError(f"the subsidy level must be a number >= 0, got {subsidy!r}")
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    base = cfg.replace(regime="unregulated", policy="none", subsidy=0.0, watermark=0.0, royalty_cap=math.inf,
-                       transfer=0.0)
-    record = _flat("config", base.model_dump(mode="json"))
-    if policies:
-        record |= {"table5.regime": policy_regime, "table5.subsidy": subsidy, "table5.cap_fraction": CAP_FRACTION,
-                   "table5.transfer_fraction": TRANSFER_FRACTION}
-    out = Path(out)
-    _guard(out, record)
-
-    cells = list(dict.fromkeys([("unregulated", "none"), *((r, "none") for r in regimes),
-                                *((policy_regime, p) for p in (("none", *policies) if policies else ()))]))
-    wanted = [(r, p, int(s)) for s in seeds for r, p in cells]
-    reference = [(policy_regime, "none", REFERENCE_SEED)] if set(DEPENDENT) & set(policies) else []
-    needed = list(dict.fromkeys([*reference, *wanted]))  # the reference run first: the cap and transfer wait for it
-    log = out / "runs.csv"
-    done = {(r, p, int(s)) for r, p, s in _read_log(log)[["regime", "policy", "seed"]].itertuples(index=False)}
-    todo = [key for key in needed if key not in done]
-    progress = on_progress or (lambda done, total: None)
-    progress(len(needed) - len(todo), len(needed))
-    if todo:
-        _execute(base, todo, log, workers, subsidy, len(needed) - len(todo), len(needed), progress)
-    runs = _read_log(log)
-    keys = pd.MultiIndex.from_tuples(wanted, names=["regime", "policy", "seed"])
-    return runs.set_index(["regime", "policy", "seed"]).loc[keys].reset_index()
-
-
-def _level(policy: str, subsidy: float | None, reference: Mapping | None) -> float:
-    if policy == "subsidy":
-        return float(subsidy)
-    if policy == "royalty-cap":
-        return CAP_FRACTION * float(reference["price"])
-    if policy == "transfer":
-        return TRANSFER_FRACTION * float(reference["payment"])
-    return 0.0
-
-
-_FIELD = {"subsidy": "subsidy", "royalty-cap": "royalty_cap", "transfer": "transfer"}
-
-
-def _execute(base: SDCEConfig, todo: list[tuple[str, str, int]], log: Path, workers: int, subsidy: float | None,
-             done: int, total: int, progress: Callable[[int, int], None]) -> None:
-    """Run `todo`, appending each finished run to `log`; the cap and the transfer wait for the reference run."""
-    rows = {(row["regime"], row["policy"], int(row["seed"])): row for row in _read_log(log).to_dict("records")}
-    waiting = [k for k in todo if k[1] in DEPENDENT]
-    ready = [k for k in todo if k not in waiting]
-
-    def job(key):
-        regime, policy, seed = key
-        level = _level(policy, subsidy, rows.get((regime, "none", REFERENCE_SEED)))
-        cfg = base.replace(regime=regime, policy=policy, **({_FIELD[policy]: level} if policy in _FIELD else {}))
-        return cfg, seed, level
-
-    def finish(key, level, outcomes):
-        nonlocal done
-        row = {"regime": key[0], "policy": key[1], "seed": key[2], "level": level, **outcomes}
-        pd.DataFrame([row], columns=LOG_COLUMNS).to_csv(log, mode="a", header=not log.exists(), index=False)
-        rows[key] = row
-        done += 1
-        progress(done, total)
-
-    def released():
-        out = [k for k in waiting if (k[0], "none", REFERENCE_SEED) in rows]
-        for k in out:
-            waiting.remove(k)
-        return out
-
-    ready += released()
-    if workers == 1:
-        while ready:
-            key = ready.pop(0)
-            cfg, seed, level = job(key)
-            finish(key, level, _run(cfg, seed))
-            ready += released()
-        return
-    futures: dict[Future, tuple] = {}
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_single_threaded_xla) as pool:
-        try:
-            while ready or futures:
-                for key in ready:
-                    cfg, seed, level = job(key)
-                    futures[pool.submit(_run, cfg, seed)] = (key, level)
-                ready = []
-                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    key, level = futures.pop(future)
-                    finish(key, level, future.result())
-                ready = released()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-
-# -- per-seed metrics, summaries, orderings --------------------------------------------------------------------
 
 
 def per_seed(runs: pd.DataFrame, cells: Sequence[tuple[str, str]], welfare_base: tuple[str, str]) -> pd.DataFrame:

@@ -195,26 +195,32 @@ def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> 
         "market_clearing": float(np.abs(window["budget_gap"][0]).max()),
         "model": float(np.abs(window["fidelity_j"][0, -1] - window["fidelity_j"][0, -2]).max()),
     }
-    kl = float(centre["kl"][0])
+    result = _result(cfg, econ, {k: centre[k][0] for k in ("rho", "quality", "kl", *WELFARE_KEYS)},
+                     centre["received"][0], centre["phi"][0], bool(same and converged.all()), spread, converged,
+                     ends, residuals)
+    kl = result["kl_star"]
     kl_share = standard_error["kl"] / kl if kl > 0 else 0.0
+    return {**result, "unit_price_star": float(centre["price"][0]), "s_star_se": result["s_star"] * kl_share,
+            "w_star_se": result["w_star"] * kl_share, "standard_error": standard_error, "epsilon": epsilon.tolist(),
+            "trend": trend.tolist(), "trend_z": trend_z.tolist(), "trend_z_tolerance": PMIR_TREND_Z,
+            "window": [ends[0] - PMIR_WINDOW, ends[0]]}
+
+
+def _result(cfg: SDCEConfig, econ, star: dict, prices, provenance, unique: bool, spread: dict, converged,
+            generations, residuals: dict) -> dict:
+    """The equilibrium as `solve_equilibrium` returns it, from start 0's stationary values `star` (rho, quality,
+    kl and the welfare components), its prices and provenance by type, and the checks across starts."""
+    kl = float(star["kl"])
     types = {"phi_bar": np.asarray(econ.phi_bar), "nu": np.asarray(econ.nu), "weight": np.asarray(econ.weight),
-             "provenance": centre["phi"][0], "price": centre["received"][0]}
+             "provenance": provenance, "price": prices}
     return {
-        "rho_star": float(centre["rho"][0]), "quality_star": float(centre["quality"][0]),
-        "unit_price_star": float(centre["price"][0]),
+        "rho_star": float(star["rho"]), "quality_star": float(star["quality"]),
         "s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
         "w_star": float(optimal_watermark(kl, cfg.collapse_weight, cfg.levers().psi)),
-        "s_star_se": float(optimal_subsidy(kl, cfg.collapse_weight)) * kl_share,
-        "w_star_se": float(optimal_watermark(kl, cfg.collapse_weight, cfg.levers().psi)) * kl_share,
-        "standard_error": standard_error,
-        "welfare": {k: float(centre[k][0]) for k in WELFARE_KEYS}, "kl_star": kl,
-        "unique": bool(same and converged.all()), "start_spread": spread, "starts": starts,
-        "converged": converged.tolist(), "generations_to_converge": ends,
-        "epsilon": epsilon.tolist(), "trend": trend.tolist(), "trend_z": trend_z.tolist(),
-        "trend_z_tolerance": PMIR_TREND_Z, "window": [ends[0] - PMIR_WINDOW, ends[0]],
-        "residuals": residuals,
-        "price_star": _summary(types["price"], types["weight"]),
-        "provenance_star": _summary(types["provenance"], types["weight"]),
+        "welfare": {k: float(star[k]) for k in WELFARE_KEYS}, "kl_star": kl,
+        "unique": unique, "start_spread": spread, "starts": len(converged),
+        "converged": converged.tolist(), "generations_to_converge": list(generations), "residuals": residuals,
+        "price_star": _summary(prices, types["weight"]), "provenance_star": _summary(provenance, types["weight"]),
         "regime": cfg.regime, "learning_rule": cfg.learning_rule, "types": types,
     }
 
@@ -249,23 +255,9 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
         "provenance": float(np.max(np.abs(np.asarray(state.phi) - np.asarray(state.phi)[0]))),
         "rho": float(np.max(np.abs(out["rho"] - out["rho"][0]))),
     }
-    kl = float(out["kl"][0])
-    psi = cfg.levers().psi
-    welfare = {k: float(out[k][0]) for k in WELFARE_KEYS}
-    types = {"phi_bar": np.asarray(econ.phi_bar), "nu": np.asarray(econ.nu), "weight": np.asarray(econ.weight),
-             "provenance": np.asarray(state.phi)[0], "price": prices[0]}
-    return {
-        "rho_star": float(out["rho"][0]), "quality_star": float(out["quality"][0]),
-        "s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
-        "w_star": float(optimal_watermark(kl, cfg.collapse_weight, psi)),
-        "welfare": welfare, "kl_star": kl,
-        "unique": bool(max(spread.values()) < UNIQUE_TOL and converged.all()), "start_spread": spread,
-        "starts": starts, "converged": converged.tolist(), "generations_to_converge": np.asarray(its).tolist(),
-        "residuals": {k: float(np.max(v)) for k, v in residuals.items()},
-        "price_star": _summary(prices[0], types["weight"]), "provenance_star": _summary(types["provenance"],
-                                                                                        types["weight"]),
-        "regime": cfg.regime, "learning_rule": cfg.learning_rule, "types": types,
-    }
+    return _result(cfg, econ, {k: out[k][0] for k in ("rho", "quality", "kl", *WELFARE_KEYS)}, prices[0],
+                   np.asarray(state.phi)[0], bool(max(spread.values()) < UNIQUE_TOL and converged.all()), spread,
+                   converged, np.asarray(its).tolist(), {k: float(np.max(v)) for k, v in residuals.items()})
 
 
 def _summary(values, weights) -> dict:

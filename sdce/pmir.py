@@ -40,7 +40,7 @@ from sdce.economics.posted_prices import (
     provenance_marginal_revenue,
 )
 from sdce.economics.signals import signal_variance
-from sdce.economics.technology import elasticities, quality
+from sdce.economics.technology import elasticities, provenance_value, quality
 
 N_FEATURES = 4  # see `features`
 N_CRITIC = 4  # 1, rho, rho², price level
@@ -118,7 +118,7 @@ def myopic_start(cfg: SDCEConfig, phi, capacity, volume, productivity, money_per
     q = quality(productivity, phi @ bundles / volume, (1 - phi) @ bundles / volume, gamma, delta)
     values = marginal_unit_values(phi, bundles, q, gamma, delta, money_per_quality)
     value_scale = (values * bundles).sum(0) / bundles.sum(0)
-    slope = money_per_quality * q * (gamma / (phi @ bundles) - delta / ((1 - phi) @ bundles))
+    slope = provenance_value(money_per_quality * q, phi @ bundles, (1 - phi) @ bundles, gamma, delta)
     temp = cfg.bundle_temp
     theta = jnp.stack([(values.mean(0) - cfg.initial_price) / temp, slope / temp, jnp.zeros_like(slope),
                        -value_scale / temp], axis=1)
@@ -181,32 +181,114 @@ def outcome(cfg: SDCEConfig, gen: Generation, bundles, phi_hat, prices, volume) 
     return Outcome(rho, q, paid, reward, reward - cfg.shaping_beta * drift, drift, gamma, delta)
 
 
-def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState, key):
-    """One round of Algorithm 1 (lines 4-19); returns the new state, the round's bundles and payments, the
-    producers' marginal revenue of provenance, and the learning-curve entries."""
-    k_signal, k_bundle, k_batch, k_explore, k_noise = jax.random.split(key, 5)
-    n, m = gen.phi.shape[0], cfg.n_trainers
-    volume = gen.capacity.sum()
+def _estimates(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState, key):
+    """Lines 4-5: this round's signals and the running-mean estimates phi_hat, clipped to [0, 1] as perceived."""
     noise_sd = jnp.sqrt(signal_variance(cfg.signal_sd, gen.psi))
     count = state.signal_count + 1
     if stochastic:  # one signal per producer per round; the estimate is the running mean (Theorem 5)
-        signal_sum = state.signal_sum + gen.phi + noise_sd * jax.random.normal(k_signal, (n,))
+        signal_sum = state.signal_sum + gen.phi + noise_sd * jax.random.normal(key, gen.phi.shape)
         phi_hat = signal_sum / count
     else:  # its law in the continuum: phi + noise_sd / sqrt(count) times the sub-producer's noise node
         signal_sum = state.signal_sum
         phi_hat = gen.phi + noise_sd * gen.nodes / jnp.sqrt(count)
-    perceived = jnp.clip(phi_hat, 0.0, 1.0)
-    learner, prices = state.learner, state.prices
-    if stochastic:  # epsilon-greedy (Assumption 3): an exploring producer posts a perturbed price this round
-        explore = jax.random.bernoulli(k_explore, cfg.exploration, (n,))
-        wander = jnp.minimum(prices * jnp.exp(EXPLORATION_SD * jax.random.normal(k_noise, (n,))), gen.price_cap)
-        posted = jnp.where(explore, wander, prices)
-    else:  # the continuum: each sub-producer has a greedy copy (shift 1) and exploring copies at lognormal nodes
-        posted = jnp.minimum(prices * gen.shift, gen.price_cap)
+    return signal_sum, count, jnp.clip(phi_hat, 0.0, 1.0)
+
+
+def _posted_prices(cfg: SDCEConfig, stochastic: bool, gen: Generation, prices, k_explore, k_noise):
+    """The prices posted this round: epsilon-greedy exploration (Assumption 3) around the base prices."""
+    if stochastic:  # an exploring producer posts a perturbed price this round
+        explore = jax.random.bernoulli(k_explore, cfg.exploration, prices.shape)
+        wander = jnp.minimum(prices * jnp.exp(EXPLORATION_SD * jax.random.normal(k_noise, prices.shape)),
+                             gen.price_cap)
+        return jnp.where(explore, wander, prices)
+    return jnp.minimum(prices * gen.shift, gen.price_cap)  # a greedy copy (shift 1) and exploring copies at nodes
+
+
+def _stored(cfg: SDCEConfig, learner: Learner, s, shaped, s_next):
+    """Line 11: (s, r̃, s') into each trainer's replay buffer (a ring); the buffer and the count stored."""
+    m = shaped.shape[0]
+    entry = jnp.concatenate([jnp.broadcast_to(s, (m, 2)), shaped[:, None], jnp.broadcast_to(s_next, (m, 2))],
+                            axis=1)
+    return learner.buffer.at[:, learner.stored % cfg.replay_size].set(entry), learner.stored + 1
+
+
+def _critic_step(cfg: SDCEConfig, stochastic: bool, learner: Learner, buffer, stored, shaped, opt, key):
+    """Lines 13-14: one TD(0) step of each trainer's linear critic on a minibatch of its buffer (the continuum:
+    the whole filled buffer, the expected minibatch loss); the critic, its optimizer state and the loss."""
+    m = shaped.shape[0]
+    filled = jnp.minimum(stored, cfg.replay_size)
+    if stochastic:
+        idx = jax.random.randint(key, (m, cfg.replay_batch), 0, filled)
+        batch = jnp.take_along_axis(buffer, idx[..., None], axis=1)
+        mask = jnp.ones((m, cfg.replay_batch))
+    else:
+        batch = buffer
+        mask = jnp.broadcast_to((jnp.arange(cfg.replay_size) < filled)[None], (m, cfg.replay_size))
+
+    def td_loss(w, batch, mask):
+        target = batch[:, 2] + cfg.discount * jax.lax.stop_gradient(critic_features(batch[:, 3:5]) @ w)
+        error = target - critic_features(batch[:, :2]) @ w
+        return (mask * error**2).sum() / mask.sum()
+
+    first = learner.stored == 0  # the critic starts at the value of a constant stream of the first reward
+    start = learner.critic.at[:, 0].set(shaped / (1 - cfg.discount))
+    critic = jnp.where(first, start, learner.critic)
+    critic_loss, critic_grad = jax.vmap(jax.value_and_grad(td_loss))(critic, batch, mask)
+    step, critic_opt = jax.vmap(opt.update)(critic_grad, learner.critic_opt)
+    return optax.apply_updates(critic, step), critic_opt, critic_loss
+
+
+def _actor_step(cfg: SDCEConfig, gen: Generation, learner: Learner, x, bundles, perceived, posted, volume, opt):
+    """Line 15: one policy-gradient step with the influence-function estimator, d E[b_ij]/d theta_j times
+    d[r̃_j + gamma V_j(s')]/d b_ij. Mean-field decoupling (Definition 1, Theorem 6's proof): a trainer takes the
+    market state s' = (rho, level) as given, so gamma V_j(s') does not move with its own bundle and the influence
+    is d r̃_j / d b_ij. The objective adds eq. (3)'s smoothing, T times the binary entropy of pi_ij."""
+    m = learner.theta.shape[0]
+    jac = jax.jacrev(lambda b: outcome(cfg, gen, b, perceived, posted, volume).shaped)(bundles)  # (M, N, M)
+    influence = jnp.diagonal(jac, axis1=0, axis2=2)  # (N, M): d objective_j / d b_ij, a constant in `surrogate`
+    entropy_weight = cfg.bundle_temp * m / volume  # T per unit of V / M, the units of the reward
+
+    def surrogate(theta):
+        z = jnp.einsum("nmf,mf->nm", x, theta)
+        probs = jax.nn.sigmoid(z)
+        entropy = jax.nn.softplus(z) - z * probs  # binary entropy of pi_ij
+        objective = gen.capacity[:, None] * (probs * influence + entropy_weight * entropy)
+        return -objective.sum(0)  # minus, per trainer: optax minimises
+
+    actor_grad = jax.grad(lambda theta: surrogate(theta).sum())(learner.theta)  # row j depends on theta_j only
+    step, actor_opt = jax.vmap(opt.update)(actor_grad, learner.actor_opt)
+    return optax.apply_updates(learner.theta, step), actor_opt
+
+
+def _price_step(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState, posted, pi, values, bundles,
+                paid):
+    """Line 18: base prices along the gradient of expected receipts, projected on [0, p̄]; a non-finite gradient
+    keeps the old price. Returns the new prices and the gradient."""
+    prices = state.prices
+    gradient = price_gradient(posted, pi, cfg.capacity, values, bundles, paid, state.learner.theta[:, 3],
+                              state.value_scale)  # for one producer of capacity h̄ (a continuum type: per member)
+    if not stochastic:  # the expected step of a parent: its copies' gradients weighted by their masses
+        by_parent = gradient.reshape(-1, PRICE_COPIES)
+        mass = gen.capacity.reshape(-1, PRICE_COPIES)
+        expected = (by_parent * mass).sum(1) / jnp.maximum(mass.sum(1), 1e-30)
+        gradient = jnp.repeat(expected, PRICE_COPIES)
+    new_prices = jnp.where(jnp.isfinite(gradient),
+                           jnp.clip(prices + cfg.learning_rate * gradient, 0.0, gen.price_cap), prices)
+    return new_prices, gradient
+
+
+def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState, key):
+    """One round of Algorithm 1 (lines 4-19); returns the new state, the round's bundles and payments, the
+    producers' marginal revenue of provenance, and the learning-curve entries. `stochastic=False` is the
+    continuum's expected round."""
+    k_signal, k_bundle, k_batch, k_explore, k_noise = jax.random.split(key, 5)
+    volume = gen.capacity.sum()
+    signal_sum, count, perceived = _estimates(cfg, stochastic, gen, state, k_signal)
+    learner = state.learner
+    posted = _posted_prices(cfg, stochastic, gen, state.prices, k_explore, k_noise)
 
     x = features(perceived, posted, state.rho, state.value_scale, gen.capacity / volume)
-    logits = jnp.einsum("nmf,mf->nm", x, learner.theta)
-    pi = jax.nn.sigmoid(logits)
+    pi = jax.nn.sigmoid(jnp.einsum("nmf,mf->nm", x, learner.theta))
     if stochastic:
         bundles = gen.capacity[:, None] * jax.random.bernoulli(k_bundle, pi).astype(pi.dtype)
     else:
@@ -223,66 +305,13 @@ def _round(cfg: SDCEConfig, stochastic: bool, gen: Generation, state: PMIRState,
     value_scale = jnp.where(used > 0, (values * bundles).sum(0) / jnp.maximum(used, 1e-30), state.value_scale)
     level = (posted @ bundles.sum(1)) / jnp.maximum((values * bundles).sum(), 1e-30)
 
-    # line 11: store (s, r̃, s') in each trainer's replay buffer (a ring)
-    s, s_next = jnp.stack([state.rho, state.level]), jnp.stack([out.rho, level])
-    entry = jnp.concatenate([jnp.broadcast_to(s, (m, 2)), out.shaped[:, None], jnp.broadcast_to(s_next, (m, 2))],
-                            axis=1)
-    slot = learner.stored % cfg.replay_size
-    buffer = learner.buffer.at[:, slot].set(entry)
-    stored = learner.stored + 1
-
-    # lines 13-14: TD(0) on a minibatch of the buffer
-    filled = jnp.minimum(stored, cfg.replay_size)
-    if stochastic:
-        idx = jax.random.randint(k_batch, (m, cfg.replay_batch), 0, filled)
-        batch = jnp.take_along_axis(buffer, idx[..., None], axis=1)
-        mask = jnp.ones((m, cfg.replay_batch))
-    else:  # the expected minibatch loss: the whole filled buffer
-        batch = buffer
-        mask = jnp.broadcast_to((jnp.arange(cfg.replay_size) < filled)[None], (m, cfg.replay_size))
-
-    def td_loss(w, batch, mask):
-        target = batch[:, 2] + cfg.discount * jax.lax.stop_gradient(critic_features(batch[:, 3:5]) @ w)
-        error = target - critic_features(batch[:, :2]) @ w
-        return (mask * error**2).sum() / mask.sum()
-
-    first = learner.stored == 0  # the critic starts at the value of a constant stream of the first reward
-    start = learner.critic.at[:, 0].set(out.shaped / (1 - cfg.discount))
-    critic = jnp.where(first, start, learner.critic)
-    critic_loss, critic_grad = jax.vmap(jax.value_and_grad(td_loss))(critic, batch, mask)
+    buffer, stored = _stored(cfg, learner, jnp.stack([state.rho, state.level]), out.shaped,
+                             jnp.stack([out.rho, level]))
     opt = _adam(cfg.policy_rate)
-    step, critic_opt = jax.vmap(opt.update)(critic_grad, learner.critic_opt)
-    critic = optax.apply_updates(critic, step)
-
-    # line 15: policy gradient, influence-function estimator: d E[b_ij]/d theta_j times d[r̃_j + gamma V_j(s')]/d b_ij.
-    # Mean-field decoupling (Definition 1, Theorem 6's proof): a trainer takes the market state s' = (rho, level) as
-    # given, so gamma V_j(s') does not move with its own bundle and the influence is d r̃_j / d b_ij.
-    jac = jax.jacrev(lambda b: outcome(cfg, gen, b, perceived, posted, volume).shaped)(bundles)  # (M, N, M)
-    influence = jnp.diagonal(jac, axis1=0, axis2=2)  # (N, M): d objective_j / d b_ij, a constant in `surrogate`
-
-    entropy_weight = cfg.bundle_temp * m / volume  # T per unit of V / M, the units of the reward
-
-    def surrogate(theta):
-        z = jnp.einsum("nmf,mf->nm", x, theta)
-        probs = jax.nn.sigmoid(z)
-        entropy = jax.nn.softplus(z) - z * probs  # binary entropy of pi_ij
-        objective = gen.capacity[:, None] * (probs * influence + entropy_weight * entropy)
-        return -objective.sum(0)  # minus, per trainer: optax minimises
-
-    actor_grad = jax.grad(lambda theta: surrogate(theta).sum())(learner.theta)  # row j depends on theta_j only
-    step, actor_opt = jax.vmap(opt.update)(actor_grad, learner.actor_opt)
-    theta = optax.apply_updates(learner.theta, step)
-
-    # line 18: base prices along the gradient of expected receipts (projected on [0, p̄])
-    gradient = price_gradient(posted, pi, cfg.capacity, values, bundles, out.paid, learner.theta[:, 3],
-                              state.value_scale)  # for one producer of capacity h̄ (a continuum type: per member)
-    if not stochastic:  # the expected step of a parent: its copies' gradients weighted by their masses
-        by_parent = gradient.reshape(-1, PRICE_COPIES)
-        mass = gen.capacity.reshape(-1, PRICE_COPIES)
-        expected = (by_parent * mass).sum(1) / jnp.maximum(mass.sum(1), 1e-30)
-        gradient = jnp.repeat(expected, PRICE_COPIES)
-    new_prices = jnp.where(jnp.isfinite(gradient),
-                           jnp.clip(prices + cfg.learning_rate * gradient, 0.0, gen.price_cap), prices)
+    critic, critic_opt, critic_loss = _critic_step(cfg, stochastic, learner, buffer, stored, out.shaped, opt,
+                                                   k_batch)
+    theta, actor_opt = _actor_step(cfg, gen, learner, x, bundles, perceived, posted, volume, opt)
+    new_prices, gradient = _price_step(cfg, stochastic, gen, state, posted, pi, values, bundles, out.paid)
 
     marginal_revenue = provenance_marginal_revenue(posted, pi, gen.capacity, gen.phi, bundles, out.quality,
                                                    out.gamma, out.delta, gen.money, values, out.paid,

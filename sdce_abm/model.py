@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import warnings
 from functools import partial
-from types import SimpleNamespace
 from typing import Any
 
 import mesa
@@ -113,8 +112,7 @@ class SDCEModel(mesa.Model):
         cfg, state = self.config, self.producer_state
         z, kappa_j = self.productivity, self.revenue_weights
         money_per_quality = revenue(cfg.output_price, kappa_j, 1.0, self.volume, cfg.n_trainers)
-        demand = self._demand = self._choose_bundles(z, money_per_quality)
-        bundles = demand.bundles if demand is not None else np.repeat(state.capacity[:, None], cfg.n_trainers, 1)
+        bundles, demand = self._choose_bundles(z, money_per_quality)
         self.bundles = bundles
         self.rho = float(contamination_ratio(bundles.sum(axis=1), state.phi))
 
@@ -131,7 +129,7 @@ class SDCEModel(mesa.Model):
 
         settlement = self.settlement = regime_module(cfg.regime).settle(Market(
             cfg, self.levers, bundles, state.phi, state.capacity, state.nu, state.phi_bar, self.volume, z, collapse,
-            gamma, delta, money_per_quality, q, finite=True, demand=self._regime_demand(demand)))
+            gamma, delta, money_per_quality, q, finite=True, demand=demand))
         payments = self.payments = settlement.payments
         fee = float(settlement.fee)  # F V: the intermediary's operating cost, a resource
         to_producer, levy = lump_sum_transfer(self.levers, cfg.n_producers, cfg.n_trainers)
@@ -176,8 +174,9 @@ class SDCEModel(mesa.Model):
         p_mean, p_cov = self.p.moments()
         self.w2_moments = float(w2_gaussian(mean, cov, p_mean, p_cov))
 
-    def _pmir_rounds(self, z: np.ndarray, money_per_quality: np.ndarray) -> SimpleNamespace:
-        """PMIR: `pmir_rounds` rounds of Algorithm 1 at this generation's provenance and the current models."""
+    def _pmir_rounds(self, z: np.ndarray, money_per_quality: np.ndarray) -> tuple[np.ndarray, Settlement]:
+        """PMIR: `pmir_rounds` rounds of Algorithm 1 at this generation's provenance and the current models; the
+        last round's bundles and the rounds' settlement."""
         import jax
         import jax.numpy as jnp
 
@@ -206,29 +205,31 @@ class SDCEModel(mesa.Model):
         self.numerics = {"skipped_updates": skipped, "kept_prices": self.numerics["kept_prices"] + kept}
         for r in range(cfg.pmir_rounds):
             self.learning_curves.append({"generation": self.steps, "round": r, **{k: v[r] for k, v in curves.items()}})
-        return SimpleNamespace(bundles=np.asarray(bundles, float), payments=np.asarray(payments, float),
-                               paid=np.asarray(paid, float), marginal_revenue=np.asarray(marginal_revenue, float))
+        return np.asarray(bundles, float), Settlement(np.asarray(payments, float), np.asarray(paid, float),
+                                                      np.asarray(marginal_revenue, float))
 
-    def _choose_bundles(self, z: np.ndarray, money_per_quality: np.ndarray):
-        """Statutory: each trainer's optimal bundle at the royalty given noisy provenance signals and last
-        generation's rho and fidelity. PMIR: the learned policies' bundles after this generation's rounds. Open
-        scraping, Shapley and the intermediary: all content offered (None)."""
+    def _choose_bundles(self, z: np.ndarray, money_per_quality: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The bundles (N, M) and what the regime settles on besides them (`Market.demand`). Statutory: each
+        trainer's optimal bundle at the royalty given noisy provenance signals and last generation's rho and
+        fidelity, with the trainers' `Perception`. PMIR: the learned policies' bundles after this generation's
+        rounds, with their settlement. Open scraping, Shapley and the intermediary: all content offered (None)."""
         cfg, state = self.config, self.producer_state
         if cfg.regime == "pmir":
             return self._pmir_rounds(z, money_per_quality)
         if cfg.regime != "statutory":
-            return None
+            return np.repeat(state.capacity[:, None], cfg.n_trainers, 1), None
         levers = self.levers
         noise_var = signal_variance(cfg.signal_sd, levers.psi)
         signals = state.phi[:, None] + np.sqrt(noise_var) * self.rng.standard_normal((cfg.n_producers, cfg.n_trainers))
-        self.phi_tilde, self.prior_mean, self.reliability = perceived_provenance(signals, noise_var)
+        self.phi_tilde, prior_mean, reliability = perceived_provenance(signals, noise_var)
         self.noise_sd = float(np.sqrt(noise_var))
         gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
         last_fidelity = np.array([t.fidelity for t in self.trainers])
         scale = money_per_quality * z * collapse_factor(last_fidelity, cfg.kappa_q)
         prices = np.full(cfg.n_producers, levers.royalty)
-        return bundle_demand(self.phi_tilde, prices, state.capacity, scale, gamma, delta, cfg.bundle_temp,
-                             levers.subsidy, volume=self.volume)
+        demand = bundle_demand(self.phi_tilde, prices, state.capacity, scale, gamma, delta, cfg.bundle_temp,
+                               levers.subsidy, volume=self.volume)
+        return demand.bundles, Perception(prior_mean, reliability, self.noise_sd, demand.value_h, demand.value_s)
 
     def _retrain(self, human_vol: np.ndarray, synthetic_vol: np.ndarray) -> None:
         cfg = self.config
@@ -245,11 +246,3 @@ class SDCEModel(mesa.Model):
                 nh, ns = nh + ns, 0
             trainer.retrain(sample(self.p, nh, self.rng), sample(source, ns, self.rng))
             trainer.fidelity = kl_divergence(trainer.generative_model, self.p, self.rng, cfg.kl_samples)
-
-    def _regime_demand(self, demand):
-        """What the regime settles on besides the bundles: statutory trainers' `Perception`, PMIR's rounds."""
-        if self.config.regime == "statutory":
-            return Perception(self.prior_mean, self.reliability, self.noise_sd, demand.value_h, demand.value_s)
-        if self.config.regime == "pmir":
-            return Settlement(demand.payments, demand.paid, demand.marginal_revenue)
-        return None

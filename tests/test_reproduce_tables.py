@@ -8,21 +8,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import calibration.runs as runs_module
 import calibration.tables as tables
-from calibration.tables import (
-    CAP_FRACTION,
-    PAPER_SEEDS,
-    REFERENCE_SEED,
-    TRANSFER_FRACTION,
-    ordering,
-    per_seed,
-    seed_list,
-    simulate,
-    summarize,
-    table3,
-    table5,
-    theorem2,
-)
+from calibration.runs import CAP_FRACTION, PAPER_SEEDS, REFERENCE_SEED, TRANSFER_FRACTION, seed_list, simulate
+from calibration.tables import ordering, per_seed, summarize, table3, table5, theorem2
 from sdce.cli import app
 from sdce.config import load_config
 from sdce.errors import ConfigError
@@ -153,8 +142,8 @@ def test_resume_skips_finished_runs_and_gives_identical_rows(done, tmp_path, mon
                                                 | ((log["seed"] == 31) & (log["policy"] == "royalty-cap")))
     log[~dropped].to_csv(out / "runs.csv", index=False)
     calls = []
-    real = tables._run
-    monkeypatch.setattr(tables, "_run",
+    real = runs_module._run
+    monkeypatch.setattr(runs_module, "_run",
                         lambda cfg, seed: calls.append((cfg.regime, cfg.policy, seed)) or real(cfg, seed))
     again = run_small(out)
     assert calls == [("statutory", "none", REFERENCE_SEED), ("statutory", "royalty-cap", 31)]  # the cap waits

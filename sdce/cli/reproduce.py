@@ -102,7 +102,7 @@ def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int],
                      design, build, key: str, paper: dict) -> None:
     """Tables III and V: simulate `design(cfg)` (keywords of `simulate`) over the paper's first seeds, tabulate with
     `build`, and print ours beside the paper's."""
-    from calibration.tables import seed_list, simulate
+    from calibration.runs import seed_list, simulate
 
     with clean_errors():
         cfg = load_config(config)
@@ -125,7 +125,8 @@ def reproduce_table3(
     out: Path = TablesOutOpt,
 ) -> None:
     """Table III: Q (rel.), W2, rho_T, ΔW at generation T by regime over the paper's seeds, beside the paper's."""
-    from calibration.tables import TABLE3_REGIMES, table3
+    from calibration.runs import TABLE3_REGIMES
+    from calibration.tables import table3
     from sdce.paper.published import TABLE_III
 
     def design(cfg: SDCEConfig) -> dict:
@@ -146,7 +147,8 @@ def reproduce_table5(
     out: Path = TablesOutOpt,
 ) -> None:
     """Table V: no intervention, subsidy s*, disclosure, royalty cap, transfer on pmir, beside the paper's."""
-    from calibration.tables import TABLE5_POLICIES, table5
+    from calibration.runs import TABLE5_POLICIES
+    from calibration.tables import table5
     from sdce.paper.published import TABLE_V
 
     def design(cfg: SDCEConfig) -> dict:
@@ -176,7 +178,8 @@ def reproduce_all(
     import time
 
     from calibration.report import ReportSections
-    from calibration.tables import REPORT_SIZES, SEEDS_RULE, seed_list
+    from calibration.runs import SEEDS_RULE, seed_list
+    from calibration.tables import REPORT_SIZES
 
     size = REPORT_SIZES["quick" if quick else "default"]
     folder = out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all")

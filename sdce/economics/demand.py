@@ -115,12 +115,18 @@ def _normal_pdf(xp, x):
     return xp.exp(-0.5 * x**2) / (2 * xp.pi) ** 0.5
 
 
-def _exp_moments(xp, z0, k, lo, hi):
-    """E[e^(z0 + k e) 1{lo < e < hi}] and E[e e^(z0 + k e) 1{lo < e < hi}] for e ~ N(0, 1), lo <= hi finite,
-    in log space: e^(z0 + k²/2) [Φ(hi - k) - Φ(lo - k)], and k times it plus e^z(lo) φ(lo) - e^z(hi) φ(hi)."""
+def truncated_exp_mass(xp, z0, k, lo, hi):
+    """E[e^(z0 + k e) 1{lo < e < hi}] for e ~ N(0, 1) and finite bounds: e^(z0 + k²/2) [Φ(hi - k) - Φ(lo - k)],
+    in log space; 0 where hi <= lo (with finite gradients there)."""
     upper, lower = log_ndtr(xp, hi - k), log_ndtr(xp, lo - k)
     gap = xp.minimum(lower - upper, -1e-30)
-    mass = xp.where(hi > lo, xp.exp(z0 + 0.5 * k**2 + upper + xp.log(-xp.expm1(gap))), 0.0)
+    return xp.where(hi > lo, xp.exp(z0 + 0.5 * k**2 + upper + xp.log(-xp.expm1(gap))), 0.0)
+
+
+def _exp_moments(xp, z0, k, lo, hi):
+    """E[e^(z0 + k e) 1{lo < e < hi}] and E[e e^(z0 + k e) 1{lo < e < hi}] for e ~ N(0, 1), lo <= hi finite:
+    `truncated_exp_mass`, and k times it plus e^z(lo) φ(lo) - e^z(hi) φ(hi)."""
+    mass = truncated_exp_mass(xp, z0, k, lo, hi)
 
     def edge(x):
         return xp.exp(xp.minimum(z0 + k * x, 0.0)) * _normal_pdf(xp, x)

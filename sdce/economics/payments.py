@@ -3,8 +3,9 @@ expected marginal revenue per unit of human share that producers respond to (doc
 
 from __future__ import annotations
 
-from sdce.economics.technology import quality
-from sdce.xp import array_namespace, log_ndtr
+from sdce.economics.demand import NOISE_RANGE, truncated_exp_mass
+from sdce.economics.technology import provenance_value, quality
+from sdce.xp import array_namespace
 
 
 def statutory_payments(bundles, royalty: float):
@@ -43,7 +44,7 @@ def shapley_marginal_revenue(bundles, phi, volume: float, quality, gamma, delta,
     (gamma/H_j - delta/S_j) / h̄_i (the leave-one-out term does not depend on phi_i)."""
     h = (bundles * phi[:, None]).sum(0)
     s = (bundles * (1 - phi)[:, None]).sum(0)
-    return (bundles * (money_per_quality * quality * (gamma / h - delta / s))).sum(1) / capacity
+    return (bundles * provenance_value(money_per_quality * quality, h, s, gamma, delta)).sum(1) / capacity
 
 
 def statutory_marginal_revenue(phi, prior_mean, reliability, noise_sd, value_h, value_s, prices, temp: float,
@@ -63,7 +64,7 @@ def statutory_marginal_revenue(phi, prior_mean, reliability, noise_sd, value_h, 
     b_ = reliability * noise_sd  # (M,)
     z0 = (gain * a_ + value_s - prices[:, None]) / temp
     k = gain * b_ / temp
-    big = 1e6
+    big = NOISE_RANGE
     safe_b = xp.where(b_ > 0, b_, 1.0)
     inside = (a_ > 0) & (a_ < 1)
     lo = xp.where(b_ > 0, -a_ / safe_b, xp.where(inside, -big, big))  # phĩ in (0, 1)
@@ -72,8 +73,5 @@ def statutory_marginal_revenue(phi, prior_mean, reliability, noise_sd, value_h, 
     cut = -z0 / safe_k  # z < 0
     lo = xp.where(k < 0, xp.maximum(lo, cut), xp.where(k == 0, xp.where(z0 < 0, lo, big), lo))
     hi = xp.where(k > 0, xp.minimum(hi, cut), hi)
-    upper, lower = log_ndtr(xp, hi - k), log_ndtr(xp, xp.minimum(lo, hi) - k)
-    gap = xp.where(hi > lo, xp.minimum(lower - upper, 0.0), -1.0)  # empty intervals are masked below
-    log_mass = upper + xp.log1p(-xp.exp(gap))  # log[Φ(U - k) - Φ(L - k)]
-    expected = xp.where(hi > lo, xp.exp(z0 + 0.5 * k**2 + log_mass), 0.0)
+    expected = truncated_exp_mass(xp, z0, k, lo, hi)
     return royalty * (expected * gain * reliability / temp).sum(1)

@@ -14,6 +14,7 @@ Producers act on the expected receipts p_i h̄_i pi_ij(p_i, phĩ_i) u_ij under t
 from __future__ import annotations
 
 from sdce.economics.payments import shapley_marginal_payments, shapley_payments
+from sdce.economics.technology import provenance_value
 from sdce.xp import array_namespace
 
 
@@ -64,7 +65,7 @@ def provenance_marginal_revenue(prices, buy_prob, capacity, phi, bundles, qualit
     s = xp.maximum((1 - phi) @ bundles, floor)
     denominator = (prices[:, None] * bundles * values).sum(0)
     safe = xp.where(denominator > 0, denominator, 1.0)
-    du = xp.where(denominator > 0, paid * money_per_quality * quality * (gamma / h - delta / s) / safe, 0.0)
+    du = xp.where(denominator > 0, provenance_value(paid * money_per_quality * quality, h, s, gamma, delta) / safe, 0.0)
     u = settlement_factor(prices, bundles, values, paid)
     per_trainer = buy_prob * du + u * buy_prob * (1 - buy_prob) * theta_phi
     return prices * per_trainer.sum(1)

@@ -26,6 +26,12 @@ def quality(z, x_h, x_s, gamma, delta, collapse=1.0):
     return z * x_h**gamma * x_s**delta * collapse
 
 
+def provenance_value(revenue, human, synthetic, gamma, delta):
+    """dR_j/dphi per unit in trainer j's bundle: turning a synthetic unit into a human one moves R_j by
+    R_j (gamma/H_j - delta/S_j) (eq. 2 on the volumes H_j, S_j)."""
+    return revenue * (gamma / human - delta / synthetic)
+
+
 def revenue(output_price: float, kappa_j, q, volume: float, n_trainers: int):
     """R_j = P_Q kappa_j (V/M) Q_j: revenue scales with the content volume per trainer, so each producer's
     marginal contribution stays finite as N grows (docs/model.md §4 leaves the scale open; docs/model.md)."""
