@@ -30,9 +30,8 @@ def main() -> None:
     for regime in args.regimes.split(","):
         model = SDCEModel(seed=args.seed, regime=regime, n_producers=args.producers, generations=args.generations)
         model.run_model()
-        results[regime] = summary(model)
-        print(f"{regime:>12}: rho_T = {results[regime]['rho'][-1]:.3f}, Q_T = {results[regime]['quality'][-1]:.3f}, "
-              f"W_T = {results[regime]['welfare']['W']:.3f}")
+        run = results[regime] = summary(model)
+        print(f"{regime:>12}: rho_T = {run.rho[-1]:.3f}, Q_T = {run.quality[-1]:.3f}, W_T = {run.welfare['W']:.3f}")
     args.out.mkdir(parents=True, exist_ok=True)
     plot_regime_comparison(results, args.out / "comparison.png")
     print(f"figure: {args.out / 'comparison.png'}")

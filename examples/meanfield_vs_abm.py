@@ -33,8 +33,8 @@ def main() -> None:
         print(f"{name:>14}  rho_t: {' '.join(f'{r:.3f}' for r in rho)}")
         print(f"{'':>14}  Q_t:   {' '.join(f'{q:.3f}' for q in quality)}")
     eq = solve_equilibrium(cfg, starts=4)
-    print(f"SDCE: rho* = {eq['rho_star']:.3f}, Q* = {eq['quality_star']:.3f}, s* = {eq['s_star']:.4f}, "
-          f"unique across 4 starts: {eq['unique']}")
+    print(f"SDCE: rho* = {eq.rho_star:.3f}, Q* = {eq.quality_star:.3f}, s* = {eq.s_star:.4f}, "
+          f"unique across 4 starts: {eq.unique}")
 
 
 if __name__ == "__main__":

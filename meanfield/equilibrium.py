@@ -15,6 +15,7 @@ units used; Shapley: its marginal product; unregulated: nothing). Posted prices 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -29,6 +30,7 @@ from sdce.economics.technology import collapse_factor, elasticities, productivit
 from sdce.economics.welfare import WELFARE_KEYS
 from sdce.errors import ConfigError, EquilibriumNotConverged
 from sdce.population import trainer_primitives
+from sdce.results import Equilibrium, TimeAverage
 
 STATIONARY_TOL = 1e-6  # max change of any state component in one generation at the fixed point
 MAX_GENERATIONS = 5000
@@ -145,7 +147,7 @@ def _trend_z(window: dict, trends: dict):
                    for k in TREND_OBSERVABLES], axis=0)
 
 
-def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> dict:
+def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> Equilibrium:
     """PMIR's continuum SDCE as Theorem 6's epsilon-SDCE: Algorithm 1's expected dynamics (`meanfield.pmir`) run
     `PMIR_GENERATIONS` generations from each start; the equilibrium is the mean over the last `PMIR_WINDOW`, with its
     standard error from `PMIR_BATCHES` batch means, and epsilon is the largest relative excursion of rho, Q and the
@@ -198,34 +200,30 @@ def _pmir_equilibrium(cfg: SDCEConfig, econ, init: MarketState, starts: int) -> 
     result = _result(cfg, econ, {k: centre[k][0] for k in ("rho", "quality", "kl", *WELFARE_KEYS)},
                      centre["received"][0], centre["phi"][0], bool(same and converged.all()), spread, converged,
                      ends, residuals)
-    kl = result["kl_star"]
-    kl_share = standard_error["kl"] / kl if kl > 0 else 0.0
-    return {**result, "unit_price_star": float(centre["price"][0]), "s_star_se": result["s_star"] * kl_share,
-            "w_star_se": result["w_star"] * kl_share, "standard_error": standard_error, "epsilon": epsilon.tolist(),
-            "trend": trend.tolist(), "trend_z": trend_z.tolist(), "trend_z_tolerance": PMIR_TREND_Z,
-            "window": [ends[0] - PMIR_WINDOW, ends[0]]}
+    kl_share = standard_error["kl"] / result.kl_star if result.kl_star > 0 else 0.0
+    return replace(result, time_average=TimeAverage(
+        float(centre["price"][0]), result.s_star * kl_share, result.w_star * kl_share, standard_error,
+        epsilon.tolist(), trend.tolist(), trend_z.tolist(), PMIR_TREND_Z, [ends[0] - PMIR_WINDOW, ends[0]]))
 
 
 def _result(cfg: SDCEConfig, econ, star: dict, prices, provenance, unique: bool, spread: dict, converged,
-            generations, residuals: dict) -> dict:
+            generations, residuals: dict) -> Equilibrium:
     """The equilibrium as `solve_equilibrium` returns it, from start 0's stationary values `star` (rho, quality,
     kl and the welfare components), its prices and provenance by type, and the checks across starts."""
     kl = float(star["kl"])
     types = {"phi_bar": np.asarray(econ.phi_bar), "nu": np.asarray(econ.nu), "weight": np.asarray(econ.weight),
              "provenance": provenance, "price": prices}
-    return {
-        "rho_star": float(star["rho"]), "quality_star": float(star["quality"]),
-        "s_star": float(optimal_subsidy(kl, cfg.collapse_weight)),
-        "w_star": float(optimal_watermark(kl, cfg.collapse_weight, cfg.levers().psi)),
-        "welfare": {k: float(star[k]) for k in WELFARE_KEYS}, "kl_star": kl,
-        "unique": unique, "start_spread": spread, "starts": len(converged),
-        "converged": converged.tolist(), "generations_to_converge": list(generations), "residuals": residuals,
-        "price_star": _summary(prices, types["weight"]), "provenance_star": _summary(provenance, types["weight"]),
-        "regime": cfg.regime, "learning_rule": cfg.learning_rule, "types": types,
-    }
+    return Equilibrium(
+        regime=cfg.regime, learning_rule=cfg.learning_rule, rho_star=float(star["rho"]),
+        quality_star=float(star["quality"]), kl_star=kl, s_star=float(optimal_subsidy(kl, cfg.collapse_weight)),
+        w_star=float(optimal_watermark(kl, cfg.collapse_weight, cfg.levers().psi)),
+        welfare={k: float(star[k]) for k in WELFARE_KEYS}, price_star=_summary(prices, types["weight"]),
+        provenance_star=_summary(provenance, types["weight"]), unique=unique, starts=len(converged),
+        converged=converged.tolist(), generations_to_converge=list(generations), start_spread=spread,
+        residuals=residuals, types=types)
 
 
-def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> dict:
+def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> Equilibrium:
     """The continuum SDCE from `starts` starts (start 0: the market's own generation 0). Gaussian world."""
     if cfg.family != "gaussian":
         raise ConfigError(f"equilibrium: the continuum is in closed form for family='gaussian' only "
@@ -315,10 +313,10 @@ def closed_form_policy_levels(cfg: SDCEConfig, starts: int = 1) -> dict:
     except ConfigError as exc:
         raise ConfigError(f"'optimal' needs the SDCE of this configuration without a policy, and there is none: "
                           f"{exc}") from None
-    if not all(result["converged"]):
+    if not result.all_converged:
         raise EquilibriumNotConverged(f"'optimal' needs the SDCE of this configuration without a policy, but the "
                                       f"continuum market did not settle: {not_converged_detail(result)}")
-    return {k: result[k] for k in ("s_star", "w_star", "rho_star", "kl_star")}
+    return {"s_star": result.s_star, "w_star": result.w_star, "rho_star": result.rho_star, "kl_star": result.kl_star}
 
 
 def with_policy(cfg: SDCEConfig, **changes: float | str | None) -> SDCEConfig:
@@ -333,12 +331,12 @@ def with_policy(cfg: SDCEConfig, **changes: float | str | None) -> SDCEConfig:
     return cfg.replace(**changes) if changes else cfg
 
 
-def not_converged_detail(result: dict) -> str:
+def not_converged_detail(result: Equilibrium) -> str:
     """Why a solve did not settle, with the numbers."""
-    if result["regime"] == "pmir":
+    if result.time_average is not None:
         return ("the trend over the averaging window is "
-                + ", ".join(f"{z:.2f}" for z in result["trend_z"])
+                + ", ".join(f"{z:.2f}" for z in result.time_average.trend_z)
                 + f" standard errors by start, against a tolerance of {PMIR_TREND_Z} after "
-                + ", ".join(map(str, result["generations_to_converge"])) + " generations")
-    moving = [i for i, c in enumerate(result["converged"]) if not c]
+                + ", ".join(map(str, result.generations_to_converge)) + " generations")
+    moving = [i for i, c in enumerate(result.converged) if not c]
     return f"start(s) {moving} still moved by more than {STATIONARY_TOL} after {MAX_GENERATIONS} generations"

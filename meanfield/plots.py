@@ -10,15 +10,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sdce.figures import plot_summaries
+from sdce.results import Trajectory
 
 LABELS = {"rho": r"$\max_t |\rho_t - \rho_t^{MF}|$", "w2": r"$\max_t MW_2(\bar q_t, \bar q_t^{MF})$",
           "quality": r"$\max_t |Q_t - Q_t^{MF}| / Q_t^{MF}$"}
 
 
-def plot_meanfield(summary: dict, path: Path) -> None:
+def plot_meanfield(summary: Trajectory, path: Path) -> None:
     """rho_t, Q_t, W2_t and W_t of one mean-field trajectory."""
-    cfg = summary["config"]
-    plot_summaries({"mean field": summary}, f"mean-field limit ({summary['grid']}): {cfg['regime']}, "
+    cfg = summary.config
+    plot_summaries({"mean field": summary}, f"mean-field limit ({summary.grid}): {cfg['regime']}, "
                    f"rule={cfg['learning_rule']}, tau={cfg['temperature']}", path, style="o--", color="k")
 
 

@@ -10,6 +10,7 @@ Sinkhorn divergence on the grid in a grid world (`meanfield.transport`).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from meanfield.distance import mixture_w2
 from meanfield.grid import GridSpec, gaussian_mixture_masses
@@ -20,6 +21,7 @@ from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import human_distribution
 from sdce.economics.welfare import WELFARE_KEYS
 from sdce.errors import ConfigError, DemandNotConverged, MeanFieldDiverged
+from sdce.results import Trajectory
 
 GRIDS = ("gaussian", "1d", "2d")
 GRID_CELLS = {1: 512, 2: 128}
@@ -87,15 +89,26 @@ def _numerics(result: dict) -> dict:
             "kept_prices": int(result["learning_kept_prices"].sum())}
 
 
-def meanfield_summary(cfg: SDCEConfig, result: dict, grid: str) -> dict:
-    """The keys of `sdce run --json` (sdce_abm.output.summary), from a mean-field trajectory."""
+FRAME_COLUMNS = ("rho", "quality", "price", "provenance", "provenance_p10", "provenance_p50", "provenance_p90", "kl",
+                 "w2", "w2_moments", *WELFARE_KEYS)
+
+
+def meanfield_frame(cfg: SDCEConfig, result: dict) -> pd.DataFrame:
+    """A mean-field solve by generation (the run folder's trajectory.csv), with each trainer's Q_j and D_j."""
+    frame = pd.DataFrame({c: result[c] for c in FRAME_COLUMNS}).rename_axis("generation")
+    for name in ("quality_j", "fidelity_j"):
+        for j in range(cfg.n_trainers):
+            frame[f"{name}{j}"] = result[name][:, j]
+    return frame
+
+
+def meanfield_summary(cfg: SDCEConfig, result: dict, grid: str) -> Trajectory:
+    """The `Trajectory` of a mean-field solve, as the ABM's (sdce_abm.output.summary)."""
     discount = cfg.discount ** np.arange(cfg.generations + 1)
     welfare = {k: float(result[k][-1]) for k in WELFARE_KEYS}
     welfare["W_discounted"] = float(discount @ result["W"])
     welfare["W_realized_discounted"] = float(discount @ result["W_realized"])
     keys = ("rho", "quality", "w2", "kl", "w2_moments", "provenance", "price")
-    return {
-        **{k: result[k].tolist() for k in keys}, "welfare_path": result["W"].tolist(), "welfare": welfare,
-        "w2_probe_floor": 0.0, "numerics": _numerics(result), "config": cfg.model_dump(mode="json"), "seed": None,
-        "level": "meanfield", "grid": grid, "learning_rule": cfg.learning_rule,
-    }
+    return Trajectory(**{k: result[k].tolist() for k in keys}, welfare_path=result["W"].tolist(), welfare=welfare,
+                      w2_probe_floor=0.0, numerics=_numerics(result), config=cfg.model_dump(mode="json"), seed=None,
+                      level="meanfield", grid=grid)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from sdce.config import SDCEConfig
 from sdce.economics.welfare import WELFARE_KEYS
+from sdce.results import PATHS, Trajectory
 from sdce_abm.model import SDCEModel
 from sdce_abm.plots import plot_learning, plot_trajectory
 
@@ -34,7 +35,7 @@ def trajectory(model: SDCEModel) -> pd.DataFrame:
     return frame
 
 
-def summary(model: SDCEModel) -> dict[str, Any]:
+def summary(model: SDCEModel) -> Trajectory:
     """The run summary: lists over generations 0..T, final welfare components with the discounted W, config, seed."""
     frame = model.datacollector.get_model_vars_dataframe()
     cfg = model.config
@@ -42,27 +43,24 @@ def summary(model: SDCEModel) -> dict[str, Any]:
     welfare = {k: float(frame[k].iloc[-1]) for k in WELFARE_KEYS}
     welfare["W_discounted"] = float(discount @ frame["W"].to_numpy())
     welfare["W_realized_discounted"] = float(discount @ frame["W_realized"].to_numpy())
-    return {
-        "rho": frame["rho"].tolist(), "quality": frame["quality"].tolist(), "w2": frame["w2"].tolist(),
-        "kl": frame["kl"].tolist(), "w2_moments": frame["w2_moments"].tolist(),
-        "provenance": frame["provenance"].tolist(), "price": frame["price"].tolist(),
-        "welfare_path": frame["W"].tolist(),
-        "welfare": welfare, "w2_probe_floor": model.w2_floor, "numerics": dict(model.numerics),
-        "config": cfg.model_dump(mode="json"), "seed": model.seed,
-    }
+    paths = {k: frame["W" if k == "welfare_path" else k].tolist() for k in PATHS}
+    return Trajectory(**paths, welfare=welfare, w2_probe_floor=model.w2_floor, numerics=dict(model.numerics),
+                      config=cfg.model_dump(mode="json"), seed=model.seed)
 
 
-def finished_summary(folder: Path, cfg: SDCEConfig, seed: int) -> dict[str, Any] | None:
+def finished_summary(folder: Path, cfg: SDCEConfig, seed: int) -> Trajectory | None:
     """The summary in `folder` when it is a finished run of `cfg` and `seed` (a rerun of `sdce regimes` reuses it),
     else None."""
     done = folder / "summary.json"
     if not done.exists():
         return None
     previous = json.loads(done.read_text())
-    return previous if previous["config"] == cfg.model_dump(mode="json") and previous["seed"] == seed else None
+    if previous["config"] != cfg.model_dump(mode="json") or previous["seed"] != seed:
+        return None
+    return Trajectory.from_json(previous)
 
 
-def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], None] | None = None) -> dict:
+def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], None] | None = None) -> Trajectory:
     """Step the model to its horizon, appending each generation to `trajectory.csv` as it completes, then write
     `summary.json` and `trajectory.png`. Returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +77,7 @@ def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], No
         if on_generation is not None:
             on_generation(model.steps)
     result = summary(model)
-    (out / "summary.json").write_text(json.dumps(result, indent=1))
+    (out / "summary.json").write_text(json.dumps(result.to_json(), indent=1))
     cfg = model.config
     plot_trajectory(trajectory(model), model.datacollector.get_model_vars_dataframe()["phi"], model.w2_floor,
                     f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, tau={cfg.temperature}, "

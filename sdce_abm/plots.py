@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sdce.figures import plot_summaries
+from sdce.results import Trajectory
 
 
 def plot_trajectory(frame: pd.DataFrame, phi: pd.Series, w2_floor: float, title: str, path: Path) -> None:
@@ -40,10 +41,9 @@ def plot_trajectory(frame: pd.DataFrame, phi: pd.Series, w2_floor: float, title:
     fig.savefig(path, dpi=110)
 
 
-def plot_regime_comparison(results: dict[str, dict], path: Path) -> None:
-    """rho_t, mean Q_t, W2_t (probe) and W_t for several runs (summaries of `sdce_abm.output.summary`), one line
-    each."""
-    plot_summaries(results, f"Regimes side by side (seed {next(iter(results.values()))['seed']})", path)
+def plot_regime_comparison(results: dict[str, Trajectory], path: Path) -> None:
+    """rho_t, mean Q_t, W2_t (probe) and W_t for several runs (`sdce_abm.output.summary`), one line each."""
+    plot_summaries(results, f"Regimes side by side (seed {next(iter(results.values())).seed})", path)
 
 
 def plot_learning(curves: pd.DataFrame, path: Path) -> None:

@@ -21,7 +21,7 @@ def abm_run(regime: str, seed: int) -> dict:
 
     model = SDCEModel(config=make_config(regime=regime, **SMALL), seed=seed)
     model.run_model()
-    return summary(model)
+    return summary(model).to_json()
 
 
 def meanfield_run(regime: str) -> dict:
@@ -29,16 +29,14 @@ def meanfield_run(regime: str) -> dict:
     from meanfield.solve import meanfield_summary, solve_meanfield
 
     cfg = make_config(regime=regime, n_trainers=3, generations=4)
-    return meanfield_summary(cfg, solve_meanfield(cfg, "gaussian"), "gaussian")
+    return meanfield_summary(cfg, solve_meanfield(cfg, "gaussian"), "gaussian").to_json()
 
 
 def equilibrium_run(regime: str) -> dict:
     """`sdce equilibrium --json` from 2 starts."""
     from meanfield.equilibrium import solve_equilibrium
 
-    result = solve_equilibrium(make_config(regime=regime), starts=2, seed=0)
-    result.pop("types")
-    return result
+    return solve_equilibrium(make_config(regime=regime), starts=2, seed=0).to_json()
 
 
 def retrain_panel(out: Path) -> dict:

@@ -66,7 +66,7 @@ def assert_within(name, observed, expected, stderr, z=Z_TOL):
     )
 
 
-# -- 1. variance law of MLE refits with full replacement (Shumailov et al. 2024; Bertrand et al. 2024) ------------------
+# -- 1. variance law of MLE refits with full replacement (Shumailov et al. 2024; Bertrand et al. 2024) -----------------
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.9])

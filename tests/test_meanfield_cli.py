@@ -2,6 +2,7 @@
 errors for what the limit does not cover."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -68,14 +69,14 @@ def test_equilibrium_prints_converged_and_refuses_an_unsettled_solve(monkeypatch
     import meanfield.equilibrium as equilibrium
 
     solved = equilibrium.solve_equilibrium(make_config(regime="unregulated"), starts=2)
-    assert solved["converged"] == [True, True]
-    monkeypatch.setattr(equilibrium, "solve_equilibrium", lambda cfg, starts=8, seed=0: dict(solved))
+    assert solved.converged == [True, True]
+    monkeypatch.setattr(equilibrium, "solve_equilibrium", lambda cfg, starts=8, seed=0: solved)
     shown = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "2"])
     assert shown.exit_code == 0, shown.output
     assert "converged (by start)" in shown.stdout and "True, True" in shown.stdout
 
-    unsettled = {**solved, "converged": [True, False]}
-    monkeypatch.setattr(equilibrium, "solve_equilibrium", lambda cfg, starts=8, seed=0: dict(unsettled))
+    unsettled = replace(solved, converged=[True, False])
+    monkeypatch.setattr(equilibrium, "solve_equilibrium", lambda cfg, starts=8, seed=0: unsettled)
     refused = runner.invoke(app, ["equilibrium", "--regime", "unregulated", "--starts", "2", "--json"])
     assert refused.exit_code == 1 and refused.stdout == ""
     assert "did not settle" in refused.output and "start(s) [1]" in refused.output

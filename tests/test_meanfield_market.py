@@ -77,16 +77,16 @@ def test_continuum_quadrature_converges_and_conserves(regime):  # statutory comp
 def test_equilibrium_residuals_and_multistart_agreement():
     cfg = make_config(regime="shapley")
     eq = solve_equilibrium(cfg, starts=4, seed=1)
-    assert all(eq["converged"])
-    assert eq["residuals"]["best_response"] < 1e-4
-    assert eq["residuals"]["rho_consistency"] < 1e-5
-    assert eq["residuals"]["market_clearing"] < 1e-5
-    assert eq["unique"] and max(eq["start_spread"].values()) < 1e-4
+    assert eq.all_converged
+    assert eq.residuals["best_response"] < 1e-4
+    assert eq.residuals["rho_consistency"] < 1e-5
+    assert eq.residuals["market_clearing"] < 1e-5
+    assert eq.unique and max(eq.start_spread.values()) < 1e-4
     # the equilibrium is where the market's own dynamics go: a long trajectory from generation 0 ends there
     long = solve_meanfield(cfg.replace(generations=150))
-    assert long["rho"][-1] == pytest.approx(eq["rho_star"], abs=1e-4)
-    assert long["quality"][-1] == pytest.approx(eq["quality_star"], rel=1e-4)
-    assert eq["s_star"] == pytest.approx(eq["kl_star"] / (2 * cfg.collapse_weight))
+    assert long["rho"][-1] == pytest.approx(eq.rho_star, abs=1e-4)
+    assert long["quality"][-1] == pytest.approx(eq.quality_star, rel=1e-4)
+    assert eq.s_star == pytest.approx(eq.kl_star / (2 * cfg.collapse_weight))
 
 
 def test_proposition1_on_a_grid_of_rho():

@@ -92,7 +92,7 @@ def test_pmir_money_balances_and_outputs_stay_in_range():
     assert all(np.isfinite(r["return"]) and np.isfinite(r["critic_loss"]) for r in model.learning_curves)
     from sdce_abm.output import summary
 
-    assert summary(model)["numerics"] == {"skipped_updates": 0, "kept_prices": 0}
+    assert summary(model).numerics == {"skipped_updates": 0, "kept_prices": 0}
 
 
 def test_pmir_same_seed_same_run_and_seeds_differ():
@@ -178,12 +178,12 @@ def test_abm_pmir_converges_to_the_continuum_sdce():
     512; measured gap 0.05)."""
     cfg = dict(regime="pmir", n_producers=512, generations=40)
     eq = solve_equilibrium(make_config(**cfg), starts=1)
-    assert eq["converged"] == [True] and eq["epsilon"][0] < 0.2
+    assert eq.converged == [True] and eq.time_average.epsilon[0] < 0.2
     abm = _window_means(cfg, (11, 12, 13), window=20)
-    assert abs(abm["rho"] - eq["rho_star"]) < 0.05
-    assert abs(abm["price"] / eq["unit_price_star"] - 1) < 0.15
-    assert abs(abm["W"] - eq["welfare"]["W"]) < 0.03
-    assert abs(abm["quality"] - eq["quality_star"]) < 0.07
+    assert abs(abm["rho"] - eq.rho_star) < 0.05
+    assert abs(abm["price"] / eq.time_average.unit_price_star - 1) < 0.15
+    assert abs(abm["W"] - eq.welfare["W"]) < 0.03
+    assert abs(abm["quality"] - eq.quality_star) < 0.07
 
 
 @pytest.mark.slow
@@ -192,8 +192,8 @@ def test_a_subsidy_lowers_rho_star_under_pmir():
     than the equilibrium's oscillation."""
     base = solve_equilibrium(make_config(regime="pmir"), starts=1)
     subsidised = solve_equilibrium(make_config(regime="pmir", policy="subsidy", subsidy=0.05), starts=1)
-    gap = base["rho_star"] - subsidised["rho_star"]
-    assert gap > base["epsilon"][0] * base["rho_star"]
+    gap = base.rho_star - subsidised.rho_star
+    assert gap > base.time_average.epsilon[0] * base.rho_star
 
 
 def test_settled_means_no_trend_beyond_the_oscillation():
@@ -230,10 +230,11 @@ def test_pmir_epsilon_sdce_settles_and_s_star_is_within_its_standard_error(param
     is chaotic, so float32 rounding differences grow; docs/model.md section 6)."""
     cfg = make_config(**{"regime": "pmir", **params})
     two = solve_equilibrium(cfg, starts=2)
-    assert two["converged"] == [True, True], two["trend_z"]
+    assert two.converged == [True, True], two.time_average.trend_z
     one = solve_equilibrium(cfg, starts=1)
-    gap = abs(one["s_star"] - two["s_star"])
-    assert gap <= PMIR_S_STAR_Z * np.hypot(one["s_star_se"], two["s_star_se"]), (gap, one["s_star_se"])
+    gap = abs(one.s_star - two.s_star)
+    se = np.hypot(one.time_average.s_star_se, two.time_average.s_star_se)
+    assert gap <= PMIR_S_STAR_Z * se, (gap, one.time_average.s_star_se)
 
 
 PMIR_S_STAR_Z = 4.0
@@ -249,5 +250,5 @@ def test_guarded_numerics_are_counted_and_warned(monkeypatch):
     with pytest.warns(RuntimeWarning, match="prices kept"):
         broken = _run(probe_size=63)  # a configuration of its own: the jitted rounds are traced with the patch
     rounds = (SMALL["generations"] + 1) * SMALL["pmir_rounds"]
-    assert summary(broken)["numerics"]["kept_prices"] == rounds  # producer 0, every round
+    assert summary(broken).numerics["kept_prices"] == rounds  # producer 0, every round
     assert float(broken.pmir.prices[0]) == pytest.approx(make_config(**SMALL).initial_price)

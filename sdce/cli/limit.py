@@ -61,7 +61,7 @@ def meanfield(
             stdout().print(f"figure: {out}/theorem6.png")
         return
     from meanfield.plots import plot_meanfield
-    from meanfield.solve import meanfield_summary, solve_meanfield
+    from meanfield.solve import meanfield_frame, meanfield_summary, solve_meanfield
 
     with clean_errors():
         cfg = load_config(config, regime=regime, generations=generations, learning_rule=rule)
@@ -70,20 +70,11 @@ def meanfield(
             result = solve_meanfield(cfg, grid)
     summary = meanfield_summary(cfg, result, grid)
     out.mkdir(parents=True, exist_ok=True)
-    import pandas as pd
-
-    columns = ("rho", "quality", "price", "provenance", "provenance_p10", "provenance_p50", "provenance_p90",
-               "kl", "w2", "w2_moments", "W_prod", "W_cons", "L_coll", "L_info", "policy_cost", "W", "W_realized",
-               "residual")
-    frame = pd.DataFrame({c: result[c] for c in columns}).rename_axis("generation")
-    for name in ("quality_j", "fidelity_j"):
-        for j in range(cfg.n_trainers):
-            frame[f"{name}{j}"] = result[name][:, j]
-    frame.to_csv(out / "trajectory.csv")
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    meanfield_frame(cfg, result).to_csv(out / "trajectory.csv")
+    (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=1))
     plot_meanfield(summary, out / "trajectory.png")
     if as_json:
-        print_json(summary)
+        print_json(summary.to_json())
         return
     print_table(f"mean-field limit ({grid}) -> {out}",
                 ("generation", "rho", "Q", "W2(q̄, p)", "KL(q̄‖p)", "W", "W realized"),
@@ -115,32 +106,28 @@ def equilibrium(
             raise ConfigError(f"--starts: starts must be >= 1 (got {starts})")
         with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
             result = solve_equilibrium(cfg, starts=starts, seed=seed)
-        if not all(result["converged"]):
+        if not result.all_converged:
             if not accept_unconverged:
                 raise EquilibriumNotConverged(f"the SDCE of {cfg.regime} did not settle: "
                                               f"{not_converged_detail(result)} (--accept-unconverged reports it)")
             err.print(f"[yellow]warning:[/yellow] not converged: {not_converged_detail(result)}", highlight=False)
-    types = result.pop("types")
     if out is not None:
-        import pandas as pd
-
         out.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(types).to_csv(out / "types.csv", index=False)
-        (out / "equilibrium.json").write_text(json.dumps(result, indent=1))
+        result.to_frame().to_csv(out / "types.csv", index=False)
+        (out / "equilibrium.json").write_text(json.dumps(result.to_json(), indent=1))
     if as_json:
-        print_json(result)
+        print_json(result.to_json())
         return
-    rows = [("rho*", result["rho_star"]), ("Q*", result["quality_star"]), ("KL(q*‖p)", result["kl_star"]),
-            ("s* (eq. 10)", result["s_star"]), ("w* (eq. 12)", result["w_star"]),
-            *((("s* standard error (PMIR's time average)", result["s_star_se"]),) if "s_star_se" in result else ()),
-            *((f"welfare {k}", v) for k, v in result["welfare"].items()),
-            ("price by type p10/p50/p90", "/".join(f"{result['price_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
-            ("provenance by type p10/p50/p90",
-             "/".join(f"{result['provenance_star'][q]:.4f}" for q in ("p10", "p50", "p90"))),
-            ("converged (by start)", ", ".join(map(str, result["converged"]))),
-            ("unique (Theorem 1)", str(result["unique"])),
-            ("spread across starts", ", ".join(f"{k} {v:.1e}" for k, v in result["start_spread"].items())),
-            *((f"residual {k}", v) for k, v in result["residuals"].items())]
+    r, average = result, result.time_average
+    rows = [("rho*", r.rho_star), ("Q*", r.quality_star), ("KL(q*‖p)", r.kl_star), ("s* (eq. 10)", r.s_star),
+            ("w* (eq. 12)", r.w_star),
+            *((("s* standard error (PMIR's time average)", average.s_star_se),) if average is not None else ()),
+            *((f"welfare {k}", v) for k, v in r.welfare.items()),
+            ("price by type p10/p50/p90", "/".join(f"{r.price_star[q]:.4f}" for q in ("p10", "p50", "p90"))),
+            ("provenance by type p10/p50/p90", "/".join(f"{r.provenance_star[q]:.4f}" for q in ("p10", "p50", "p90"))),
+            ("converged (by start)", ", ".join(map(str, r.converged))), ("unique (Theorem 1)", str(r.unique)),
+            ("spread across starts", ", ".join(f"{k} {v:.1e}" for k, v in r.start_spread.items())),
+            *((f"residual {k}", v) for k, v in r.residuals.items())]
     print_quantities(f"SDCE ({cfg.regime}, {cfg.learning_rule}) from {starts} starts", rows, ".5g")
 
 

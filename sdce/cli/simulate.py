@@ -24,6 +24,7 @@ from sdce.cli.common import (
     with_policy_options,
 )
 from sdce.config import REGIMES, SDCEConfig, load_config
+from sdce.results import Trajectory
 from sdce_abm.output import finished_summary
 
 
@@ -36,16 +37,16 @@ def _simulate(cfg: SDCEConfig, seed: int, out: Path, progress: Progress, label: 
     return run_to_folder(model, out, on_generation=lambda t: progress.update(task, completed=t))
 
 
-def _print_summaries(summaries: dict[str, dict], title: str) -> None:
+def _print_summaries(summaries: dict[str, Trajectory], title: str) -> None:
     """Generation-T outcomes of runs by regime, relative to `unregulated` where it is among them."""
     base = summaries.get("unregulated")
 
     def row(name: str, s: dict) -> list[str]:
-        w = s["welfare"]
-        rel = f"{s['quality'][-1] / base['quality'][-1]:.3f}" if base else "-"
-        dw = f"{w['W'] - base['welfare']['W']:+.3f}" if base else "-"
-        return [name, f"{s['rho'][0]:.3f}", f"{s['rho'][-1]:.3f}", f"{s['quality'][-1]:.3f}", rel, f"{s['w2'][-1]:.3f}",
-                f"{s['kl'][-1]:.4f}", f"{w['W']:.3f}", dw, f"{w['W_realized']:.3f}"]
+        w = s.welfare
+        rel = f"{s.quality[-1] / base.quality[-1]:.3f}" if base else "-"
+        dw = f"{w['W'] - base.welfare['W']:+.3f}" if base else "-"
+        return [name, f"{s.rho[0]:.3f}", f"{s.rho[-1]:.3f}", f"{s.quality[-1]:.3f}", rel, f"{s.w2[-1]:.3f}",
+                f"{s.kl[-1]:.4f}", f"{w['W']:.3f}", dw, f"{w['W_realized']:.3f}"]
 
     print_table(title, ("regime", "rho_0", "rho_T", "Q_T", "Q_T rel.", "W2_T", "KL_T", "W_T", "ΔW_T", "W realized_T"),
                 (row(name, s) for name, s in summaries.items()))
@@ -73,11 +74,11 @@ def run(
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
         with progress_bar() as progress:
             result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})")
-    if any(result["numerics"].values()):
-        err.print(f"[yellow]warning:[/yellow] guarded numerics in this run: {result['numerics']} (summary.json)",
+    if any(result.numerics.values()):
+        err.print(f"[yellow]warning:[/yellow] guarded numerics in this run: {result.numerics} (summary.json)",
                   highlight=False)
     if as_json:
-        print_json(result)
+        print_json(result.to_json())
     else:
         _print_summaries({cfg.regime: result}, f"sdce run -> {out}")
 
@@ -105,7 +106,7 @@ def regimes(
                                                                                  f"{name} (seed {seed})")
     plot_regime_comparison(results, out / "comparison.png")
     if as_json:
-        print_json(results)
+        print_json({name: s.to_json() for name, s in results.items()})
         return
     console = stdout()
     _print_summaries(results, f"Generation-{base.generations} outcomes by regime (seed {seed})")
