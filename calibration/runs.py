@@ -8,7 +8,6 @@ DIR/settings.json refuses a folder that holds runs made with other settings. Tab
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
@@ -21,6 +20,7 @@ import pandas as pd
 from sdce.config import REGIMES, SDCEConfig
 from sdce.errors import ConfigError
 from sdce.paper.published import LISTED_SEEDS, N_SEEDS
+from sdce.run_folder import claim_folder
 
 
 def _is_prime(n: int) -> bool:
@@ -97,18 +97,6 @@ def _flat(prefix: str, values: Mapping) -> dict:
     return {f"{prefix}.{k}": v for k, v in values.items()}
 
 
-def _guard(out: Path, record: dict) -> None:
-    """Refuse a folder whose settings.json disagrees with `record` on a shared key; add the new keys."""
-    path = out / "settings.json"
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    diff = [f"{k}: {stored[k]!r} there, {record[k]!r} now" for k in record if k in stored and stored[k] != record[k]]
-    if diff:
-        raise ConfigError(f"{out} holds runs made with other settings ({'; '.join(diff)}); use another --out or "
-                          "delete the folder")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**stored, **record}, indent=1))
-
-
 def _read_log(path: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=LOG_COLUMNS)
@@ -146,7 +134,7 @@ def simulate(cfg: SDCEConfig, seeds: Sequence[int], out: Path, *, regimes: Seque
         record |= {"table5.regime": policy_regime, "table5.subsidy": subsidy, "table5.cap_fraction": CAP_FRACTION,
                    "table5.transfer_fraction": TRANSFER_FRACTION}
     out = Path(out)
-    _guard(out, record)
+    claim_folder(out, record, "settings.json", "runs", merge=True)
 
     cells = list(dict.fromkeys([("unregulated", "none"), *((r, "none") for r in regimes),
                                 *((policy_regime, p) for p in (("none", *policies) if policies else ()))]))

@@ -7,7 +7,6 @@ this). The welfare-maximizing level is the grid level with the highest mean W_T 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -17,17 +16,10 @@ from matplotlib.figure import Figure
 
 from sdce.config import SDCEConfig
 from sdce.errors import ConfigError
+from sdce.run_folder import claim_folder
 
 SWEPT = {"subsidy": "subsidy", "watermark": "watermark"}
 OUTCOMES = ("rho", "quality", "W", "W_realized", "policy_cost")
-
-
-def _guard(out: Path, record: dict) -> None:
-    path = out / "config.json"
-    if path.exists() and json.loads(path.read_text()) != record:
-        raise ConfigError(f"{out} holds a sweep with other settings; use another --out or delete the folder")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
 
 
 def sweep_levels(cfg: SDCEConfig, policy: str, levels: Sequence[float] | None) -> tuple[list[float], float | None]:
@@ -60,7 +52,7 @@ def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: S
         raise ConfigError("policy sweep: seeds must be >= 1")
     base = cfg.replace(policy=policy)
     out = Path(out)
-    _guard(out, {"config": base.model_dump(mode="json"), "policy": policy})
+    claim_folder(out, {"config": base.model_dump(mode="json"), "policy": policy}, "config.json", "a sweep")
     csv = out / "sweep.csv"
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["level", "seed", *OUTCOMES])
     finished = set(zip(done["level"].round(12), done["seed"]))

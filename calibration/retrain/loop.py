@@ -11,7 +11,6 @@ contamination. Keys depend only on (seed, generation), so a resumed run reproduc
 from __future__ import annotations
 
 import importlib
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -26,6 +25,7 @@ from calibration.retrain.domain import Domain, Size, train
 from sdce.atomic import atomic_write
 from sdce.config import param, validated
 from sdce.errors import ConfigError
+from sdce.run_folder import claim_folder
 
 DOMAINS: tuple[str, ...] = ("text", "images", "recsys")
 PANEL_COLUMNS = ["domain", "rho", "generation", "seed", "metric", "value"]
@@ -137,22 +137,6 @@ def _load_state(path: Path, template: Any) -> tuple[int, Any, jax.Array]:
             z["buffer"])
 
 
-def _check_folder(out: Path, cfg: RetrainConfig) -> None:
-    """A run folder belongs to one configuration; resuming under another would mix panels."""
-    stored = out / "config.json"
-    current = cfg.model_dump(mode="json")
-    if stored.exists():
-        previous = json.loads(stored.read_text())
-        if previous != current:
-            diff = ", ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in current
-                             if previous.get(k) != current.get(k))
-            raise ConfigError(f"{out} holds a retraining run with other settings ({diff}); "
-                              "use another --out or delete the folder")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        stored.write_text(json.dumps(current, indent=1))
-
-
 def run_retraining(cfg: RetrainConfig, out: Path, on_cells: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Run (or resume) the grid rhos x seeds x generations 0..T; returns the tidy panel written to out/panel.csv.
 
@@ -161,7 +145,7 @@ def run_retraining(cfg: RetrainConfig, out: Path, on_cells: Callable[[int], None
     called when k more (rho, seed, generation) cells are done, including cells found already done.
     """
     out = Path(out)
-    _check_folder(out, cfg)
+    claim_folder(out, cfg.model_dump(mode="json"), "config.json", "a retraining run")
     (out / "state").mkdir(exist_ok=True)
     panel_path = out / "panel.csv"
     rows = pd.read_csv(panel_path).to_dict("records") if panel_path.exists() else []
