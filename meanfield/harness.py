@@ -20,9 +20,11 @@ import pandas as pd
 
 from meanfield.distance import mixture_w2
 from meanfield.solve import solve_meanfield
+from sdce.atomic import write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import Mixture
 from sdce.errors import ConfigError
+from sdce.results import Comparison
 
 METRICS = ("rho", "w2", "quality")
 RULES = ("mle", "wgf")
@@ -74,7 +76,7 @@ def _key(cfg: SDCEConfig) -> str:
 
 
 def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=RULES,
-            on_run: Callable[[], None] | None = None) -> dict:
+            on_run: Callable[[], None] | None = None) -> Comparison:
     """Run the comparison and write `runs.csv`, `errors.png`, `trajectories.png` and `summary.json` in `out`."""
     if cfg.family != "gaussian":
         raise ConfigError("compare: the mean-field limit is in closed form for family='gaussian' only "
@@ -124,12 +126,9 @@ def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=
     main_rule = cfg.learning_rule if cfg.learning_rule in rules else rules[0]
     own = by_rule[main_rule]
     gap = _limit_gap(limits)
-    result = {
-        "producers": list(producers), "seeds": seeds, "learning_rule": main_rule,
-        "errors": own[main_rule]["errors"], "exponent": own[main_rule]["exponent"],
-        "by_rule": by_rule, "limit_gap": gap, "config": cfg.model_dump(mode="json"),
-    }
-    (out / "summary.json").write_text(json.dumps(result, indent=1))
+    result = Comparison(list(producers), seeds, main_rule, own[main_rule]["errors"], own[main_rule]["exponent"],
+                        by_rule, gap, cfg.model_dump(mode="json"))
+    write_text_atomic(out / "summary.json", json.dumps(result.to_json(), indent=1))
     from meanfield.plots import plot_errors, plot_trajectories
 
     plot_errors(result, out / "errors.png")

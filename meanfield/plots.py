@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sdce.figures import plot_summaries
-from sdce.results import Trajectory
+from sdce.results import Comparison, Trajectory
 
 LABELS = {"rho": r"$\max_t |\rho_t - \rho_t^{MF}|$", "w2": r"$\max_t MW_2(\bar q_t, \bar q_t^{MF})$",
           "quality": r"$\max_t |Q_t - Q_t^{MF}| / Q_t^{MF}$"}
@@ -23,15 +23,15 @@ def plot_meanfield(summary: Trajectory, path: Path) -> None:
                    f"rule={cfg['learning_rule']}, tau={cfg['temperature']}", path, style="o--", color="k")
 
 
-def plot_errors(result: dict, path: Path) -> None:
+def plot_errors(result: Comparison, path: Path) -> None:
     """Median error over seeds against N on log-log axes with the fitted N^-a line, per metric, against the ABM's
     own limit (solid) and the other rule's limit (dotted)."""
-    producers = np.asarray(result["producers"], float)
+    producers = np.asarray(result.producers, float)
     fig = Figure(figsize=(13, 4.2), layout="constrained")
     axes = fig.subplots(1, 3)
     colors = {"mle": "tab:blue", "wgf": "tab:orange"}
     for ax, metric in zip(axes, LABELS):
-        for rule, by_limit in result["by_rule"].items():
+        for rule, by_limit in result.by_rule.items():
             for limit, res in by_limit.items():
                 errors = np.asarray(res["errors"][metric])
                 own = limit == rule
@@ -46,7 +46,7 @@ def plot_errors(result: dict, path: Path) -> None:
                     ax.loglog(producers, line * centre, "--", color=colors[rule], lw=1)
         ax.set(title=LABELS[metric], xlabel="producers N")
         ax.legend(fontsize=7)
-    fig.suptitle(f"ABM -> mean field: median over {result['seeds']} seeds; dashed: fitted N^-a")
+    fig.suptitle(f"ABM -> mean field: median over {result.seeds} seeds; dashed: fitted N^-a")
     fig.savefig(path, dpi=110)
 
 

@@ -106,3 +106,27 @@ class Trajectory:
         """The paths by generation (`welfare_path` as column W)."""
         frame = pd.DataFrame({k: getattr(self, k) for k in PATHS}).rename(columns={"welfare_path": "W"})
         return frame.rename_axis("generation")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The ABM against the mean-field limit as N grows (`meanfield.harness.compare`, docs/model.md §9): medians
+    over seeds of each run's largest error over generations, by N, and the fitted rate N^-a."""
+
+    producers: list[int]
+    seeds: int
+    learning_rule: str  # the ABM rule whose own limit `errors` and `exponent` report
+    errors: dict[str, list[float]]  # by metric, one median per N
+    exponent: dict[str, dict[str, float]]  # by metric: estimate, low, high (95% bootstrap over seeds)
+    by_rule: dict[str, dict[str, dict]]  # ABM rule -> limit -> {"errors", "exponent"}
+    limit_gap: dict[str, float]  # the metrics between the wgf and the mle limits
+    config: dict
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (ABM rule, limit, metric, N): the median error."""
+        return pd.DataFrame([{"rule": rule, "limit": limit, "metric": metric, "producers": n, "error": e}
+                             for rule, by_limit in self.by_rule.items() for limit, res in by_limit.items()
+                             for metric, errors in res["errors"].items() for n, e in zip(self.producers, errors)])

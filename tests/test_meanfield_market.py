@@ -111,11 +111,11 @@ def test_abm_error_to_the_mean_field_shrinks_with_n(tmp_path):
     than to the wgf one at the largest N (docs/model.md §2: the limits differ)."""
     cfg = make_config(generations=4)
     result = compare(cfg, [64, 256, 1024], 6, tmp_path, rules=("mle",))
-    own, other = result["by_rule"]["mle"]["mle"], result["by_rule"]["mle"]["wgf"]
+    own, other = result.by_rule["mle"]["mle"], result.by_rule["mle"]["wgf"]
     for metric in ("rho", "w2", "quality"):
         errors = own["errors"][metric]
         assert errors[0] > errors[1] > errors[2], (metric, errors)
         assert own["exponent"][metric]["low"] > 0.2, (metric, own["exponent"][metric])
     assert other["errors"]["quality"][-1] > 3 * own["errors"]["quality"][-1]
-    assert result["limit_gap"]["w2"] > 0.02
+    assert result.limit_gap["w2"] > 0.02
     assert (tmp_path / "errors.png").exists() and (tmp_path / "trajectories.png").exists()

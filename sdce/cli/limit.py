@@ -151,13 +151,13 @@ def compare(
             task = progress.add_task("ABM runs", total=len(sizes) * seeds * len(rule_list))
             result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task))
     if as_json:
-        print_json(result)
+        print_json(result.to_json())
         return
     rows = [[f"{rule} / {limit} / {metric}", *(f"{e:.4f}" for e in errors),
              "{estimate:.2f} [{low:.2f}, {high:.2f}]".format(**res["exponent"][metric])]
-            for rule, by_limit in result["by_rule"].items() for limit, res in by_limit.items()
+            for rule, by_limit in result.by_rule.items() for limit, res in by_limit.items()
             for metric, errors in res["errors"].items()]
-    print_table(f"ABM -> mean field ({result['seeds']} seeds; medians of max_t errors) -> {out}",
-                ["ABM rule / limit / metric", *(f"N={n}" for n in result["producers"]), "a [95%]"], rows,
+    print_table(f"ABM -> mean field ({result.seeds} seeds; medians of max_t errors) -> {out}",
+                ["ABM rule / limit / metric", *(f"N={n}" for n in result.producers), "a [95%]"], rows,
                 first_left=True)
-    stdout().print(f"distance between the wgf (paper's eq. 8-9) and mle limits: {result['limit_gap']}")
+    stdout().print(f"distance between the wgf (paper's eq. 8-9) and mle limits: {result.limit_gap}")
