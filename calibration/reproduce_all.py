@@ -6,8 +6,10 @@ parses options and prints (`sdce/cli/reproduce.py`).
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
 
 from rich.progress import Progress
 
@@ -15,8 +17,9 @@ from calibration.abm_panel import table4_abm_panel
 from calibration.report import ReportSections
 from calibration.reproduce import table2, table4
 from calibration.retrain.loop import make_retrain_config, run_retraining
-from calibration.runs import TABLE3_REGIMES, TABLE5_POLICIES, simulate
+from calibration.runs import SEEDS_RULE, TABLE3_REGIMES, TABLE5_POLICIES, seed_list, simulate
 from calibration.tables import (
+    REPORT_SIZES,
     describe,
     table3,
     table5,
@@ -27,7 +30,8 @@ from calibration.tables import (
     theorem6_section,
 )
 from meanfield.theorem6 import run_theorem6
-from sdce.config import SDCEConfig
+from sdce.atomic import write_text_atomic
+from sdce.config import SDCEConfig, config_toml, load_config
 from sdce.experiments.theorem4 import run_theorem4
 from sdce.experiments.theorem5 import estimator_variance, plot_theorem5
 from sdce.paper.published import TABLE_IV_RHOS
@@ -129,3 +133,38 @@ def reproduce_sections(sections: ReportSections, cfg: SDCEConfig, size: dict, ch
     with working("Theorem 6: the continuum PMIR"):
         sections.section("Theorem 6", lambda: theorem6_section(run_theorem6(cfg, folder / "theorem6"),
                                                                "theorem6/theorem6.png"))
+
+
+class ReportOutcome(NamedTuple):
+    """What `reproduce_report` made: report.md, the lines at a glance, the sections that failed (name: error) and
+    the wall time of the invocation in seconds."""
+
+    report: Path
+    glance: list[str]
+    failed: dict[str, str]
+    wall: float
+
+
+def reproduce_report(folder: Path, quick: bool, level: float | str | None, subsidy: str, workers: int | None,
+                     progress: Progress) -> ReportOutcome:
+    """`sdce reproduce all`: every section into `folder`, then report.md with a header that says what was run.
+    `quick` is the first look (`REPORT_SIZES["quick"]`); `subsidy` is how the user gave Table V's `level`."""
+    size = REPORT_SIZES["quick" if quick else "default"]
+    start = time.perf_counter()
+    cfg = load_config(None, **size["config"])
+    chosen = seed_list(size["seeds"])
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / "config.toml", config_toml(cfg))
+    sections = ReportSections(folder, {"config": config_toml(cfg), "subsidy": subsidy})
+    glance: list[str] = []
+    reproduce_sections(sections, cfg, size, chosen, level, workers, progress, glance)
+    wall = time.perf_counter() - start
+    header = (f"# sdce reproduce all{' --quick' if quick else ''}: our tables beside the paper's\n\n"
+              f"N = {cfg.n_producers} producers, M = {cfg.n_trainers} trainers, T = {cfg.generations} generations "
+              f"(`config.toml`); {len(chosen)} seeds for Tables III and V ({SEEDS_RULE}); ABM seeds "
+              f"{ABM_FIRST_SEED}..{ABM_FIRST_SEED + size['abm_seeds'] - 1} per rho for Tables II and IV; retraining "
+              f"size `{size['retrain_size']}` over {size['retrain_generations']} generations, one seed per domain. "
+              f"Wall time of this invocation (finished sections and runs are reused): {wall:.0f} s ("
+              + ", ".join(f"{k} {v:.0f} s" for k, v in sections.timings.items()) + ").\n\n"
+              "## At a glance\n\n" + "\n".join(f"- {line}" for line in glance or ["(no table finished)"]))
+    return ReportOutcome(sections.write_report(header), glance, dict(sections.failed), wall)

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.progress import Progress
 
-from calibration.reproduce_all import ABM_FIRST_SEED, reproduce_sections, runs_progress
+from calibration.reproduce_all import reproduce_report, runs_progress
 from calibration.tables import table5_subsidy
 from sdce.cli.common import (
     ConfigOpt,
@@ -21,7 +21,7 @@ from sdce.cli.common import (
     progress_bar,
     stdout,
 )
-from sdce.config import SDCEConfig, config_toml, load_config
+from sdce.config import SDCEConfig, load_config
 from sdce.errors import ConfigError
 
 reproduce_app = typer.Typer(no_args_is_help=True,
@@ -175,44 +175,20 @@ def reproduce_all(
     in report.md and the run goes on (exit 1, naming the failed sections). A rerun resumes: finished sections, runs
     and retraining generations are kept.
     """
-    import time
-
-    from calibration.report import ReportSections
-    from calibration.runs import SEEDS_RULE, seed_list
-    from calibration.tables import REPORT_SIZES
-
-    size = REPORT_SIZES["quick" if quick else "default"]
-    folder = out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all")
-    start = time.perf_counter()
     with clean_errors():
         level = parse_level(subsidy, "subsidy")
         if isinstance(level, float) and not (math.isfinite(level) and level >= 0):
             raise ConfigError(f"--subsidy: expected a finite number >= 0 or 'optimal', got {subsidy!r}")
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers: must be >= 1 (got {workers})")
-        cfg = load_config(None, **size["config"])
-        chosen = seed_list(size["seeds"])
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.toml").write_text(config_toml(cfg))
-    sections = ReportSections(folder, {"config": config_toml(cfg), "subsidy": subsidy})
-    glance: list[str] = []
-    with progress_bar() as progress:
-        reproduce_sections(sections, cfg, size, chosen, level, workers, progress, glance)
-    wall = time.perf_counter() - start
-    header = (f"# sdce reproduce all{' --quick' if quick else ''}: our tables beside the paper's\n\n"
-              f"N = {cfg.n_producers} producers, M = {cfg.n_trainers} trainers, T = {cfg.generations} generations "
-              f"(`config.toml`); {len(chosen)} seeds for Tables III and V ({SEEDS_RULE}); ABM seeds "
-              f"{ABM_FIRST_SEED}..{ABM_FIRST_SEED + size['abm_seeds'] - 1} per rho for Tables II and IV; retraining "
-              f"size `{size['retrain_size']}` over {size['retrain_generations']} generations, one seed per domain. "
-              f"Wall time of this invocation (finished sections and runs are reused): {wall:.0f} s ("
-              + ", ".join(f"{k} {v:.0f} s" for k, v in sections.timings.items()) + ").\n\n"
-              "## At a glance\n\n" + "\n".join(f"- {line}" for line in glance or ["(no table finished)"]))
-    report = sections.write_report(header)
+        with progress_bar() as progress:
+            done = reproduce_report(out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all"), quick,
+                                    level, subsidy, workers, progress)
     console = stdout()
-    for line in glance:
+    for line in done.glance:
         console.print(line.replace("**", ""), highlight=False)
-    console.print(f"{report} ({wall:.0f} s)")
-    if sections.failed:
-        err.print("[red]error:[/red] failed sections: " + "; ".join(f"{k} ({v})" for k, v in sections.failed.items()),
+    console.print(f"{done.report} ({done.wall:.0f} s)")
+    if done.failed:
+        err.print("[red]error:[/red] failed sections: " + "; ".join(f"{k} ({v})" for k, v in done.failed.items()),
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1)
