@@ -18,25 +18,20 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from meanfield.pmir import initial_pmir, pmir_generation
 from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import human_distribution
 from sdce.economics.contamination import contamination_ratio
-from sdce.economics.demand import NEWTON_STEP_CAP, expected_logit_demand, marginal_values
 from sdce.economics.policy import lump_sum_transfer, policy_cost
 from sdce.economics.producers import partial_adjustment, producer_surplus, provenance_best_response
-from sdce.economics.signals import signal_reliability, signal_variance
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
 from sdce.economics.welfare import WELFARE_KEYS, welfare_components
 from sdce.errors import ConfigError
 from sdce.population import producer_type_grid, trainer_primitives
-from sdce.regimes import Market, Perception, Settlement, regime_module
+from sdce.regimes import Market, Offer, Settlement, regime_module
 
 TYPE_NODES = 32  # quantiles per type dimension: 32² = 1024 producer types (quadrature error ~1e-4 in rho_T, Q_T)
-NEWTON_TOL = 1e-5  # max |residual| of log aggregates (float32)
-NEWTON_MAX_ITERATIONS = 100
 
 
 class Economy(NamedTuple):
@@ -86,52 +81,6 @@ def weighted_quantiles(values, weights, probs):
     return jnp.interp(jnp.asarray(probs), cdf, values[order])
 
 
-def _statutory_demand(cfg: SDCEConfig, econ: Economy, phi, rho, fidelity):
-    """Expected bundles by type (K, M) at the royalty over each type's signal noise, the trainers' `Perception`,
-    and the final Newton residual. Trainers' empirical-Bayes aggregates are population moments: mu = E phi and
-    var phĩ = var phi + noise. Each trainer's two perceived aggregates solve their fixed point by Newton's method
-    with the Jacobian from `jax.jacfwd`."""
-    levers = cfg.levers()
-    noise_var = float(signal_variance(cfg.signal_sd, levers.psi))
-    noise_sd = float(np.sqrt(noise_var))
-    mu = econ.weight @ phi
-    reliability = signal_reliability(econ.weight @ (phi - mu) ** 2 + noise_var, noise_var)
-    centre, spread = mu + reliability * (phi - mu), reliability * noise_sd
-    gamma, delta = elasticities(rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
-    scales = econ.money_per_quality * econ.productivity * collapse_factor(fidelity, cfg.kappa_q)
-    capacity, volume = cfg.capacity * econ.weight, cfg.capacity
-
-    def demand(y, scale):
-        value_h, value_s = marginal_values(scale, jnp.exp(y[0]), jnp.exp(y[1]), gamma, delta, volume)
-        mean_b, mean_phi_b = expected_logit_demand(centre, spread, value_h, value_s, levers.royalty, capacity,
-                                                   cfg.bundle_temp, levers.subsidy)
-        return mean_b, mean_phi_b, value_h, value_s
-
-    def residual(y, scale):
-        mean_b, mean_phi_b, _, _ = demand(y, scale)
-        gap = jnp.log(jnp.stack([mean_phi_b.sum(), (mean_b - mean_phi_b).sum()]) / volume) - y
-        return gap, gap
-
-    def newton(y, scale):
-        jac, gap = jax.jacfwd(residual, has_aux=True)(y, scale)
-        return y - jnp.clip(jnp.linalg.solve(jac, gap), -NEWTON_STEP_CAP, NEWTON_STEP_CAP), jnp.max(jnp.abs(gap))
-
-    def cond(carry):
-        _, gap, it = carry
-        return (gap > NEWTON_TOL) & (it < NEWTON_MAX_ITERATIONS)
-
-    def body(carry):
-        y, _, it = carry
-        y, gaps = jax.vmap(newton)(y, scales)
-        return y, jnp.max(gaps), it + 1
-
-    y0 = jnp.log(jnp.tile(jnp.stack([econ.weight @ centre, 1 - econ.weight @ centre]), (cfg.n_trainers, 1)))
-    y, gap, _ = jax.lax.while_loop(cond, body, (y0, jnp.asarray(jnp.inf, y0.dtype), 0))
-    mean_b, _, value_h, value_s = jax.vmap(demand, out_axes=(1, 1, 0, 0))(y, scales)
-    seen = Perception(jnp.full(cfg.n_trainers, mu), jnp.full(cfg.n_trainers, reliability), noise_sd, value_h, value_s)
-    return mean_b, seen, gap
-
-
 def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketState, first: bool):
     """One generation of the continuum market; returns the new state and its outputs (docs/model.md §10)."""
     phi = econ.phi_bar if first else partial_adjustment(
@@ -141,17 +90,15 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
     volume = cfg.capacity
     m = cfg.n_trainers
     levers = cfg.levers()
-    pmir, learning, demand = state.pmir, {}, None
-    if cfg.regime == "statutory":
-        bundles, demand, newton_residual = _statutory_demand(cfg, econ, phi, state.rho, state.fidelity)
-    elif cfg.regime == "pmir":
+    pmir, learning = state.pmir, {}
+    if cfg.regime == "pmir":  # a learning regime: its rounds carry the learners' state (sdce.pmir)
         bundles, pmir_payments, pmir_paid, pmir_mr, pmir, learning = pmir_generation(
             cfg, econ, phi, state.pmir, state.models, state.shares, state.fidelity, first)
-        demand = Settlement(pmir_payments, pmir_paid, pmir_mr)
-        newton_residual = jnp.asarray(0.0)
+        demand, newton_residual = Settlement(pmir_payments, pmir_paid, pmir_mr), 0.0
     else:
-        bundles = jnp.broadcast_to(capacity[:, None], (capacity.shape[0], m))
-        newton_residual = jnp.asarray(0.0)
+        bundles, demand, newton_residual = regime_module(cfg.regime).expected_bundles(Offer(
+            cfg, levers, phi, capacity, econ.weight, volume, state.rho, econ.productivity, econ.money_per_quality,
+            collapse_factor(state.fidelity, cfg.kappa_q)))
     rho = contamination_ratio(bundles.sum(1), phi)
     human, synthetic = phi @ bundles, (1 - phi) @ bundles
     if first:
@@ -189,7 +136,8 @@ def _generation(cfg: SDCEConfig, world, rule: str, econ: Economy, state: MarketS
         "provenance_p90": quantiles[2], "kl": kl, "w2_moments": world.public_w2_moments(models, shares, econ.p),
         **{k: jnp.asarray(welfare[k], jnp.float32) for k in WELFARE_KEYS},
         "quality_j": q, "fidelity_j": fidelity, "shares": shares, "phi": phi, "received": received / capacity,
-        "budget_gap": (outlays + levy).sum() - received.sum() - fee, "newton_residual": newton_residual,
+        "budget_gap": (outlays + levy).sum() - received.sum() - fee,
+        "newton_residual": jnp.asarray(newton_residual),
         "public": world.public(models, shares), **{f"learning_{k}": v for k, v in learning.items()},
     }
     return MarketState(phi, mr, rho, fidelity, shares, models, pmir), out

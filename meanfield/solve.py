@@ -14,13 +14,14 @@ import pandas as pd
 
 from meanfield.distance import mixture_w2
 from meanfield.grid import GridSpec, gaussian_mixture_masses
-from meanfield.market import NEWTON_TOL, economy, gaussian_p, trajectory
+from meanfield.market import economy, gaussian_p, trajectory
 from meanfield.transport import w2_grid
 from meanfield.worlds import GaussianWorld, grid_world
 from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import human_distribution
 from sdce.economics.welfare import WELFARE_KEYS
 from sdce.errors import ConfigError, DemandNotConverged, MeanFieldDiverged
+from sdce.regimes.statutory import NEWTON_TOL
 from sdce.results import Trajectory
 
 GRIDS = ("gaussian", "1d", "2d")

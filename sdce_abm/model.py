@@ -20,14 +20,12 @@ from sdce.config import SDCEConfig, make_config
 from sdce.dataworld.metrics import kl_divergence, w2_gaussian, w2_sinkhorn
 from sdce.dataworld.mixture import combine, human_distribution, randomized_round, sample, temper
 from sdce.economics.contamination import contamination_ratio
-from sdce.economics.demand import bundle_demand
 from sdce.economics.policy import lump_sum_transfer, policy_cost
 from sdce.economics.producers import producer_surplus
-from sdce.economics.signals import perceived_provenance, signal_variance
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
 from sdce.economics.welfare import WELFARE_KEYS, welfare_components
 from sdce.population import draw_producer_types, trainer_primitives
-from sdce.regimes import Market, Perception, Settlement, regime_module
+from sdce.regimes import Market, Offer, Settlement, regime_module
 from sdce_abm.agents import Producer, ProducerState, Trainer
 
 
@@ -74,6 +72,7 @@ class SDCEModel(mesa.Model):
             self.retrainer = RetrainTechnology(cfg, self.volume, jax.random.PRNGKey(int(self.rng.integers(2**31))))
         self.public_model = None
         self.pmir = None
+        self.perception = None  # statutory trainers' view of provenance this generation (`Perception`)
         self.learning_curves: list[dict[str, float]] = []
         self.numerics = {"skipped_updates": 0, "kept_prices": 0}  # PMIR's guarded numerics, counted (summary.json)
         if cfg.regime == "pmir":
@@ -209,27 +208,17 @@ class SDCEModel(mesa.Model):
                                                       np.asarray(marginal_revenue, float))
 
     def _choose_bundles(self, z: np.ndarray, money_per_quality: np.ndarray) -> tuple[np.ndarray, Any]:
-        """The bundles (N, M) and what the regime settles on besides them (`Market.demand`). Statutory: each
-        trainer's optimal bundle at the royalty given noisy provenance signals and last generation's rho and
-        fidelity, with the trainers' `Perception`. PMIR: the learned policies' bundles after this generation's
-        rounds, with their settlement. Open scraping, Shapley and the intermediary: all content offered (None)."""
+        """The bundles (N, M) and what the regime settles on besides them (`Market.demand`): the regime's
+        `sampled_bundles` at this generation's provenance and last generation's rho and fidelity (statutory
+        trainers' `Perception`, kept as `self.perception`), or PMIR's rounds with their settlement."""
         cfg, state = self.config, self.producer_state
-        if cfg.regime == "pmir":
+        if cfg.regime == "pmir":  # a learning regime: its rounds carry the learners' state (sdce.pmir)
             return self._pmir_rounds(z, money_per_quality)
-        if cfg.regime != "statutory":
-            return np.repeat(state.capacity[:, None], cfg.n_trainers, 1), None
-        levers = self.levers
-        noise_var = signal_variance(cfg.signal_sd, levers.psi)
-        signals = state.phi[:, None] + np.sqrt(noise_var) * self.rng.standard_normal((cfg.n_producers, cfg.n_trainers))
-        self.phi_tilde, prior_mean, reliability = perceived_provenance(signals, noise_var)
-        self.noise_sd = float(np.sqrt(noise_var))
-        gamma, delta = elasticities(self.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
         last_fidelity = np.array([t.fidelity for t in self.trainers])
-        scale = money_per_quality * z * collapse_factor(last_fidelity, cfg.kappa_q)
-        prices = np.full(cfg.n_producers, levers.royalty)
-        demand = bundle_demand(self.phi_tilde, prices, state.capacity, scale, gamma, delta, cfg.bundle_temp,
-                               levers.subsidy, volume=self.volume)
-        return demand.bundles, Perception(prior_mean, reliability, self.noise_sd, demand.value_h, demand.value_s)
+        bundles, self.perception = regime_module(cfg.regime).sampled_bundles(Offer(
+            cfg, self.levers, state.phi, state.capacity, state.capacity / self.volume, self.volume, self.rho, z,
+            money_per_quality, collapse_factor(last_fidelity, cfg.kappa_q)), self.rng)
+        return bundles, self.perception
 
     def _retrain(self, human_vol: np.ndarray, synthetic_vol: np.ndarray) -> None:
         cfg = self.config

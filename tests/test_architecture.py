@@ -47,3 +47,5 @@ def test_every_regime_is_one_registered_module():
     assert tuple(REGISTRY) == REGIMES
     for name, module in REGISTRY.items():
         assert module.__name__ == f"sdce.regimes.{name}" and callable(module.settle)
+        if name != "pmir":  # PMIR's bundles come from its learning rounds, run by the engines with their state
+            assert callable(module.sampled_bundles) and callable(module.expected_bundles)

@@ -42,8 +42,8 @@ def test_subsidy_changes_nothing_where_trainers_do_not_choose_bundles(regime):
 
 def test_disclosure_reveals_provenance_and_is_charged_per_unit():
     model, frame = _run(seed=2, regime="statutory", policy="disclosure", disclosure_cost=0.03)
-    assert model.levers.psi == 1.0 and model.noise_sd == 0.0
-    np.testing.assert_allclose(model.phi_tilde, np.repeat(model.producer_state.phi[:, None], 4, 1))
+    assert model.levers.psi == 1.0 and model.perception.noise_sd == 0.0
+    np.testing.assert_allclose(model.perception.perceived, np.repeat(model.producer_state.phi[:, None], 4, 1))
     used = model.bundles.sum()
     assert frame["policy_cost"].iloc[-1] == pytest.approx(0.03 * used / model.volume)
 

@@ -1,12 +1,13 @@
-"""The regimes (docs/model.md §6): who is paid, and how. One module each, implementing `settle`
-(`sdce.regimes.base`); both engines call the module of their configuration's regime through `regime_module`."""
+"""The regimes (docs/model.md §6): who is paid, and how. One module each, implementing `sampled_bundles`,
+`expected_bundles` and `settle` (`sdce.regimes.base`); both engines call the module of their configuration's regime
+through `regime_module`."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
 from sdce.regimes import intermediary, pmir, shapley, statutory, unregulated
-from sdce.regimes.base import Market, Perception, Settlement
+from sdce.regimes.base import Market, Offer, Perception, Settlement
 
 REGISTRY: dict[str, ModuleType] = {"unregulated": unregulated, "statutory": statutory, "shapley": shapley,
                                    "pmir": pmir, "intermediary": intermediary}
@@ -17,4 +18,4 @@ def regime_module(name: str) -> ModuleType:
     return REGISTRY[name]
 
 
-__all__ = ["Market", "Perception", "Settlement", "REGISTRY", "regime_module"]
+__all__ = ["Market", "Offer", "Perception", "Settlement", "REGISTRY", "regime_module"]

@@ -1,8 +1,11 @@
-"""What a regime settles and what it returns (docs/model.md §6). Arrays are NumPy (the ABM) or JAX (the continuum).
+"""What a regime sees and returns (docs/model.md §6). Arrays are NumPy (the ABM) or JAX (the continuum).
 
-A regime is a module with `settle(market: Market) -> Settlement`: from one generation's bundles and technology it
-gives the payments to producers, what each trainer pays by the regime's own terms (the money ledger's paid side,
-never summed from the payment matrix) and producers' marginal revenue of provenance (section 3).
+A regime is a module with three functions. `sampled_bundles(offer, rng)` (the ABM: N producers, random signals)
+and `expected_bundles(offer)` (the continuum: producer types, the expectation over signal noise) give the bundles
+b_ij trainers buy and what the settlement needs of that choice; `settle(market)` gives, from the generation's
+bundles and technology, the payments to producers, what each trainer pays by the regime's own terms (the money
+ledger's paid side, never summed from the payment matrix) and producers' marginal revenue of provenance
+(section 3). PMIR's bundles come from its learning rounds (`sdce.pmir`), which the engines run with their state.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any, NamedTuple
 
 from sdce.config import SDCEConfig
 from sdce.economics.policy import PolicyLevers
+from sdce.xp import array_namespace
 
 
 class Perception(NamedTuple):
@@ -22,6 +26,22 @@ class Perception(NamedTuple):
     noise_sd: float
     value_h: Any
     value_s: Any
+    perceived: Any = None  # phĩ_ij (N, M) the ABM's trainers saw; the continuum integrates over it
+
+
+class Offer(NamedTuple):
+    """A generation's producers before trainers buy, with last generation's market state."""
+
+    cfg: SDCEConfig
+    levers: PolicyLevers
+    phi: Any  # provenance (N,)
+    capacity: Any  # h̄_i (N,); a type's capacity times its mass in the continuum
+    weight: Any  # producers' masses (N,), summing to 1
+    volume: float  # V
+    rho: Any  # last generation's contamination
+    productivity: Any  # Z_j (M,)
+    money_per_quality: Any  # P_Q kappa_j V/M (M,)
+    collapse: Any  # last generation's collapse factors exp(-kappa_Q D_j) (M,)
 
 
 class Market(NamedTuple):
@@ -54,3 +74,10 @@ class Settlement(NamedTuple):
     marginal_revenue: Any
     fee: Any = 0.0
     detail: Any = None
+
+
+def all_offered(offer: Offer):
+    """b_ij = h̄_i: every trainer uses all content (open scraping, Shapley, the intermediary); a read-only
+    broadcast."""
+    xp = array_namespace(offer.capacity)
+    return xp.broadcast_to(offer.capacity[:, None], (offer.capacity.shape[0], offer.cfg.n_trainers))

@@ -4,7 +4,7 @@ provenance (`sdce.economics.intermediary`)."""
 from __future__ import annotations
 
 from sdce.economics.intermediary import intermediary_settlement
-from sdce.regimes.base import Market, Settlement
+from sdce.regimes.base import Market, Offer, Settlement, all_offered
 
 
 def settle(market: Market) -> Settlement:
@@ -14,3 +14,11 @@ def settle(market: Market) -> Settlement:
                                    cost_quadratic=cfg.cost_quadratic, bargaining_power=cfg.bargaining_power,
                                    fee_per_volume=cfg.intermediary_cost)
     return Settlement(deal.payments, deal.paid, deal.marginal_revenue, deal.fee, deal)
+
+
+def sampled_bundles(offer: Offer, rng) -> tuple:
+    return all_offered(offer), None
+
+
+def expected_bundles(offer: Offer) -> tuple:
+    return all_offered(offer), None, 0.0

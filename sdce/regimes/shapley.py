@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sdce.economics.ledger import leave_one_out_outlays, marginal_product_outlays
 from sdce.economics.payments import shapley_marginal_payments, shapley_marginal_revenue, shapley_payments
-from sdce.regimes.base import Market, Settlement
+from sdce.regimes.base import Market, Offer, Settlement, all_offered
 
 
 def settle(market: Market) -> Settlement:
@@ -21,3 +21,11 @@ def settle(market: Market) -> Settlement:
         payments = shapley_marginal_payments(m.bundles, m.phi, m.quality, m.gamma, m.delta, m.money_per_quality)
         outlays = marginal_product_outlays(m.money_per_quality * m.quality, m.gamma, m.delta)
     return Settlement(payments, outlays, revenue)
+
+
+def sampled_bundles(offer: Offer, rng) -> tuple:
+    return all_offered(offer), None
+
+
+def expected_bundles(offer: Offer) -> tuple:
+    return all_offered(offer), None, 0.0

@@ -1,14 +1,85 @@
 """Statutory licensing (docs/model.md §6): a royalty r per unit used, paid to its producer; trainers choose their
-bundles at the royalty on noisy provenance signals, so producers' marginal revenue runs through demand."""
+bundles at the royalty on noisy provenance signals (docs/model.md §4), so producers' marginal revenue runs through
+demand."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from sdce.economics.demand import NEWTON_STEP_CAP, bundle_demand, expected_logit_demand, marginal_values
 from sdce.economics.ledger import royalty_outlays
 from sdce.economics.payments import statutory_marginal_revenue, statutory_payments
-from sdce.regimes.base import Market, Settlement
+from sdce.economics.signals import perceived_provenance, signal_reliability, signal_variance
+from sdce.economics.technology import elasticities
+from sdce.regimes.base import Market, Offer, Perception, Settlement
 from sdce.xp import array_namespace
+
+NEWTON_TOL = 1e-5  # the continuum's Newton solve: max |residual| of the log aggregates (float32)
+NEWTON_MAX_ITERATIONS = 100
+
+
+def sampled_bundles(offer: Offer, rng: np.random.Generator) -> tuple:
+    """The ABM: one noisy signal of each producer per trainer, the trainers' empirical-Bayes view of provenance,
+    and each trainer's optimal bundle at the royalty given last generation's rho and fidelity."""
+    cfg, levers = offer.cfg, offer.levers
+    noise_var = signal_variance(cfg.signal_sd, levers.psi)
+    signals = offer.phi[:, None] + np.sqrt(noise_var) * rng.standard_normal((offer.phi.shape[0], cfg.n_trainers))
+    perceived, prior_mean, reliability = perceived_provenance(signals, noise_var)
+    gamma, delta = elasticities(offer.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    scale = offer.money_per_quality * offer.productivity * offer.collapse
+    prices = np.full(offer.phi.shape[0], levers.royalty)
+    demand = bundle_demand(perceived, prices, offer.capacity, scale, gamma, delta, cfg.bundle_temp, levers.subsidy,
+                           volume=offer.volume)
+    return demand.bundles, Perception(prior_mean, reliability, float(np.sqrt(noise_var)), demand.value_h,
+                                      demand.value_s, perceived)
+
+
+def expected_bundles(offer: Offer) -> tuple:
+    """The continuum: expected bundles by type (K, M) at the royalty over each type's signal noise, the trainers'
+    `Perception`, and the final Newton residual. Trainers' empirical-Bayes aggregates are population moments:
+    mu = E phi and var phĩ = var phi + noise. Each trainer's two perceived aggregates solve their fixed point by
+    Newton's method with the Jacobian from `jax.jacfwd`."""
+    cfg, levers, phi, weight = offer.cfg, offer.levers, offer.phi, offer.weight
+    noise_var = float(signal_variance(cfg.signal_sd, levers.psi))
+    noise_sd = float(np.sqrt(noise_var))
+    mu = weight @ phi
+    reliability = signal_reliability(weight @ (phi - mu) ** 2 + noise_var, noise_var)
+    centre, spread = mu + reliability * (phi - mu), reliability * noise_sd
+    gamma, delta = elasticities(offer.rho, cfg.gamma0, cfg.gamma1, cfg.delta0)
+    scales = offer.money_per_quality * offer.productivity * offer.collapse
+    capacity, volume = offer.capacity, offer.volume
+
+    def demand(y, scale):
+        value_h, value_s = marginal_values(scale, jnp.exp(y[0]), jnp.exp(y[1]), gamma, delta, volume)
+        mean_b, mean_phi_b = expected_logit_demand(centre, spread, value_h, value_s, levers.royalty, capacity,
+                                                   cfg.bundle_temp, levers.subsidy)
+        return mean_b, mean_phi_b, value_h, value_s
+
+    def residual(y, scale):
+        mean_b, mean_phi_b, _, _ = demand(y, scale)
+        gap = jnp.log(jnp.stack([mean_phi_b.sum(), (mean_b - mean_phi_b).sum()]) / volume) - y
+        return gap, gap
+
+    def newton(y, scale):
+        jac, gap = jax.jacfwd(residual, has_aux=True)(y, scale)
+        return y - jnp.clip(jnp.linalg.solve(jac, gap), -NEWTON_STEP_CAP, NEWTON_STEP_CAP), jnp.max(jnp.abs(gap))
+
+    def cond(carry):
+        _, gap, it = carry
+        return (gap > NEWTON_TOL) & (it < NEWTON_MAX_ITERATIONS)
+
+    def body(carry):
+        y, _, it = carry
+        y, gaps = jax.vmap(newton)(y, scales)
+        return y, jnp.max(gaps), it + 1
+
+    y0 = jnp.log(jnp.tile(jnp.stack([weight @ centre, 1 - weight @ centre]), (cfg.n_trainers, 1)))
+    y, gap, _ = jax.lax.while_loop(cond, body, (y0, jnp.asarray(jnp.inf, y0.dtype), 0))
+    mean_b, _, value_h, value_s = jax.vmap(demand, out_axes=(1, 1, 0, 0))(y, scales)
+    seen = Perception(jnp.full(cfg.n_trainers, mu), jnp.full(cfg.n_trainers, reliability), noise_sd, value_h, value_s)
+    return mean_b, seen, gap
 
 
 def settle(market: Market) -> Settlement:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from sdce.regimes.base import Market, Settlement
+from sdce.regimes.base import Market, Offer, Settlement, all_offered
 from sdce.xp import array_namespace
 
 
 def settle(market: Market) -> Settlement:
     xp = array_namespace(market.bundles)
     return Settlement(xp.zeros_like(market.bundles), xp.zeros(market.bundles.shape[1]), xp.zeros_like(market.phi))
+
+
+def sampled_bundles(offer: Offer, rng) -> tuple:
+    return all_offered(offer), None
+
+
+def expected_bundles(offer: Offer) -> tuple:
+    return all_offered(offer), None, 0.0
