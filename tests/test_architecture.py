@@ -49,3 +49,36 @@ def test_every_regime_is_one_registered_module():
         assert module.__name__ == f"sdce.regimes.{name}" and callable(module.settle)
         if name != "pmir":  # PMIR's bundles come from its learning rounds, run by the engines with their state
             assert callable(module.sampled_bundles) and callable(module.expected_bundles)
+
+
+def test_no_import_cycles():
+    """No module imports itself back through others (function-body imports included): Tarjan on grimp's graph."""
+    import grimp
+
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = [stack.pop()]
+            while component[-1] != v:
+                component.append(stack.pop())
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(edges):
+        if module not in index:
+            visit(module)
+    assert not cycles, f"import cycles: {cycles}"
