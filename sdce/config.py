@@ -18,9 +18,10 @@ from sdce.economics.policy import LEVEL_FIELDS, POLICIES, PolicyLevers, policy_l
 from sdce.economics.technology import elasticities
 from sdce.errors import ConfigError
 from sdce.paper.table1 import TABLE_I
+from sdce.regimes import REGISTRY
 
-Regime = Literal["unregulated", "statutory", "shapley", "pmir", "intermediary"]
-REGIMES: tuple[str, ...] = Regime.__args__
+REGIMES: tuple[str, ...] = tuple(REGISTRY)  # a regime is known by its module's registration
+Regime = Literal[REGIMES]
 
 
 

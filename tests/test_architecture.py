@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("sdce", "sdce_abm", "meanfield", "calibration")
 
@@ -41,11 +43,14 @@ def test_every_module_sits_in_a_layer():
 
 
 def test_every_regime_is_one_registered_module():
-    from sdce.config import REGIMES
+    from sdce.config import make_config
+    from sdce.errors import ConfigError
     from sdce.regimes import REGISTRY
 
-    assert tuple(REGISTRY) == REGIMES
     for name, module in REGISTRY.items():
+        assert make_config(regime=name).regime == name  # registered is configurable
+        with pytest.raises(ConfigError, match="regime"):
+            make_config(regime=name + "x")
         assert module.__name__ == f"sdce.regimes.{name}" and callable(module.settle)
         if name != "pmir":  # PMIR's bundles come from its learning rounds, run by the engines with their state
             assert callable(module.sampled_bundles) and callable(module.expected_bundles)

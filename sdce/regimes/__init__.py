@@ -14,7 +14,7 @@ REGISTRY: dict[str, ModuleType] = {"unregulated": unregulated, "statutory": stat
 
 
 def regime_module(name: str) -> ModuleType:
-    """The module that settles regime `name` (a name of `sdce.config.REGIMES`)."""
+    """The module of regime `name` (a key of `REGISTRY`, which `sdce.config.REGIMES` lists)."""
     return REGISTRY[name]
 
 

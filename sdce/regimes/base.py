@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sdce.config import SDCEConfig
 from sdce.economics.policy import PolicyLevers
 from sdce.xp import array_namespace
 
@@ -32,7 +31,7 @@ class Perception(NamedTuple):
 class Offer(NamedTuple):
     """A generation's producers before trainers buy, with last generation's market state."""
 
-    cfg: SDCEConfig
+    cfg: Any  # `sdce.config.SDCEConfig` (which lists the regimes from `REGISTRY`, so it is not imported here)
     levers: PolicyLevers
     phi: Any  # provenance (N,)
     capacity: Any  # h̄_i (N,); a type's capacity times its mass in the continuum
@@ -47,7 +46,7 @@ class Offer(NamedTuple):
 class Market(NamedTuple):
     """One generation's market as a regime settles it; producers are agents (ABM) or type masses (continuum)."""
 
-    cfg: SDCEConfig
+    cfg: Any  # `sdce.config.SDCEConfig` (which lists the regimes from `REGISTRY`, so it is not imported here)
     levers: PolicyLevers
     bundles: Any  # b_ij (N, M)
     phi: Any  # provenance (N,)
