@@ -25,6 +25,7 @@ from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import Mixture
 from sdce.errors import ConfigError
 from sdce.results import Comparison
+from sdce.strict_json import dumps
 
 METRICS = ("rho", "w2", "quality")
 RULES = ("mle", "wgf")
@@ -128,7 +129,7 @@ def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=
     gap = _limit_gap(limits)
     result = Comparison(list(producers), seeds, main_rule, own[main_rule]["errors"], own[main_rule]["exponent"],
                         by_rule, gap, cfg.model_dump(mode="json"))
-    write_text_atomic(out / "summary.json", json.dumps(result.to_json(), indent=1))
+    write_text_atomic(out / "summary.json", dumps(result.to_json(), indent=1))
     from meanfield.plots import plot_errors, plot_trajectories
 
     plot_errors(result, out / "errors.png")

@@ -9,9 +9,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from sdce.atomic import write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.economics.welfare import WELFARE_KEYS
 from sdce.results import PATHS, Trajectory
+from sdce.strict_json import dumps, strict
 from sdce_abm.model import SDCEModel
 from sdce_abm.plots import plot_learning, plot_trajectory
 
@@ -55,7 +57,7 @@ def finished_summary(folder: Path, cfg: SDCEConfig, seed: int) -> Trajectory | N
     if not done.exists():
         return None
     previous = json.loads(done.read_text())
-    if previous["config"] != cfg.model_dump(mode="json") or previous["seed"] != seed:
+    if strict(previous["config"]) != strict(cfg.model_dump(mode="json")) or previous["seed"] != seed:
         return None
     return Trajectory.from_json(previous)
 
@@ -77,7 +79,7 @@ def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], No
         if on_generation is not None:
             on_generation(model.steps)
     result = summary(model)
-    (out / "summary.json").write_text(json.dumps(result.to_json(), indent=1))
+    write_text_atomic(out / "summary.json", dumps(result.to_json(), indent=1))
     cfg = model.config
     plot_trajectory(trajectory(model), model.datacollector.get_model_vars_dataframe()["phi"], model.w2_floor,
                     f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, tau={cfg.temperature}, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from calibration.abm_panel import table4_abm_panel
 from sdce.config import SDCEConfig, load_config
 from sdce.errors import ConfigError, NotConverged
 from sdce.paper.published import TABLE_IV_RHOS
+from sdce.strict_json import dumps
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -36,8 +36,8 @@ TransferOpt = typer.Option(None, "--transfer", help="Lump sum per producer, levi
 
 
 def print_json(value) -> None:
-    """One JSON object on one line of standard output (`--json`)."""
-    sys.stdout.write(json.dumps(value) + "\n")
+    """One strict JSON object on one line of standard output (`--json`; non-finite numbers as strings)."""
+    sys.stdout.write(dumps(value) + "\n")
 
 
 def parse_level(text: Optional[str], name: str) -> float | str | None:

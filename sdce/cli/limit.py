@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from sdce.atomic import write_text_atomic
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
@@ -27,6 +27,7 @@ from sdce.cli.common import (
 )
 from sdce.config import REGIMES, load_config
 from sdce.errors import ConfigError, EquilibriumNotConverged
+from sdce.strict_json import dumps
 
 
 def meanfield(
@@ -71,7 +72,7 @@ def meanfield(
     summary = meanfield_summary(cfg, result, grid)
     out.mkdir(parents=True, exist_ok=True)
     meanfield_frame(cfg, result).to_csv(out / "trajectory.csv")
-    (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=1))
+    write_text_atomic(out / "summary.json", dumps(summary.to_json(), indent=1))
     plot_meanfield(summary, out / "trajectory.png")
     if as_json:
         print_json(summary.to_json())
@@ -114,7 +115,7 @@ def equilibrium(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         result.to_frame().to_csv(out / "types.csv", index=False)
-        (out / "equilibrium.json").write_text(json.dumps(result.to_json(), indent=1))
+        write_text_atomic(out / "equilibrium.json", dumps(result.to_json(), indent=1))
     if as_json:
         print_json(result.to_json())
         return

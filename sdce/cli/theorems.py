@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from sdce.atomic import write_text_atomic
 from sdce.cli.common import (
     ConfigOpt,
     PolicyOpt,
@@ -20,6 +20,7 @@ from sdce.cli.common import (
     with_policy_options,
 )
 from sdce.config import load_config
+from sdce.strict_json import dumps
 
 
 def theorem5(
@@ -39,7 +40,7 @@ def theorem5(
         cfg = with_policy_options(load_config(config), policy, None, watermark, None, None)
         result = estimator_variance(cfg, int_list(horizons, "horizons"), reps, seed)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "theorem5.json").write_text(json.dumps(result, indent=1))
+    write_text_atomic(out / "theorem5.json", dumps(result, indent=1))
     plot_theorem5(result, out / "theorem5.png")
     if as_json:
         print_json(result)

@@ -22,7 +22,6 @@ D* the stationary fidelity of the Gaussian chain at rho, are held at the market'
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -30,11 +29,13 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
+from sdce.atomic import write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.economics.producers import producer_surplus, provenance_best_response
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality
 from sdce.errors import ConfigError
 from sdce.population import draw_producer_types, trainer_primitives
+from sdce.strict_json import dumps
 
 GAIN_TOL = 1e-12  # a gain above this (money per producer) counts as positive
 MOTIVATION_QUANTILES = (0.1, 0.5, 0.9)  # of the nu law: the motivations reported beside each type
@@ -250,6 +251,6 @@ def run_theorem4(cfg: SDCEConfig, out: Path, grid: int = 101, seed: int = 0) -> 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(table).to_csv(out / "theorem4.csv", index=False)
-    (out / "theorem4.json").write_text(json.dumps(summary, indent=1))
+    write_text_atomic(out / "theorem4.json", dumps(summary, indent=1))
     plot_theorem4(table, summary, out / "theorem4.png")
     return summary
