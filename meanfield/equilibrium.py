@@ -230,6 +230,8 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> Equili
                           f"(got family={cfg.family!r})")
     if starts < 1:
         raise ConfigError(f"equilibrium: starts must be >= 1 (got {starts})")
+    if not (isinstance(seed, int) and seed >= 0):
+        raise ConfigError(f"equilibrium: seed must be an integer >= 0 (got {seed!r})")
     econ = economy(cfg, gaussian_p(cfg))
     _, first = trajectory(econ, cfg, GaussianWorld, cfg.learning_rule, 1)
     init = _starts(econ, first, jax.random.key(seed), starts)

@@ -117,17 +117,18 @@ class SDCEConfig(BaseModel):
     signal_sd: float = param(0.3, "float >= 0", "sigma_0, provenance signal noise at psi = 1/2", "signals", ge=0.0)
     detectability: float = param(0.5, "0 < float <= 1", "psi_0, detectability without watermark", "signals",
                                   gt=0.0, le=1.0)
-    watermark: float = param(0.0, "float >= 0 (policy = watermark)",
-                              "w, watermark strength: psi(w) = 1 - (1 - psi_0) exp(-w)", "signals", ge=0.0)
+    watermark: float = param(0.0, "finite float >= 0 (policy = watermark)",
+                              "w, watermark strength: psi(w) = 1 - (1 - psi_0) exp(-w)", "signals", ge=0.0,
+                              allow_inf_nan=False)
     # -- policies (docs/model.md §7) ----------------------------------------------------------------------------------
     policy: Literal["none", "subsidy", "disclosure", "royalty-cap", "transfer", "watermark"] = param(
         "none", "|".join(POLICIES), "policy instrument in force, on top of the regime (docs/model.md §7)", "policy")
-    subsidy: float = param(0.0, "float >= 0 (policy = subsidy)", "s, paid to trainers per unit of perceived human "
-                           "content", "policy", ge=0.0)
+    subsidy: float = param(0.0, "finite float >= 0 (policy = subsidy)", "s, paid to trainers per unit of perceived "
+                           "human content", "policy", ge=0.0, allow_inf_nan=False)
     royalty_cap: float = param(math.inf, "float >= 0 (policy = royalty-cap)", "p̄, cap on the royalty charged",
                                "policy", ge=0.0)
-    transfer: float = param(0.0, "float >= 0 (policy = transfer)", "lump sum per producer, levied on trainers",
-                            "policy", ge=0.0)
+    transfer: float = param(0.0, "finite float >= 0 (policy = transfer)", "lump sum per producer, levied on "
+                            "trainers", "policy", ge=0.0, allow_inf_nan=False)
     disclosure_cost: float = param(0.02, "float >= 0", "resource cost per unit of content under disclosure",
                                    "policy", ge=0.0)
     watermark_cost: float = param(0.02, "float >= 0", "resource cost per synthetic unit and unit of watermark w",

@@ -24,6 +24,7 @@ from sdce.economics.policy import lump_sum_transfer, policy_cost
 from sdce.economics.producers import producer_surplus
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality, revenue
 from sdce.economics.welfare import WELFARE_KEYS, welfare_components
+from sdce.errors import ConfigError
 from sdce.population import draw_producer_types, trainer_primitives
 from sdce.regimes import Market, Offer, Settlement, regime_module
 from sdce_abm.agents import Producer, ProducerState, Trainer
@@ -37,6 +38,8 @@ class SDCEModel(mesa.Model):
 
     def __init__(self, config: SDCEConfig | None = None, *, seed: int | None = None, **params: Any) -> None:
         cfg = make_config({**(config.model_dump() if config else {}), **params})
+        if seed is not None and not (isinstance(seed, int) and seed >= 0):
+            raise ConfigError(f"seed: must be an integer >= 0 or None (got {seed!r})")
         super().__init__(seed=seed)
         self.config = cfg
         self.seed = seed

@@ -7,6 +7,7 @@ this). The welfare-maximizing level is the grid level with the highest mean W_T 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -29,6 +30,10 @@ def sweep_levels(cfg: SDCEConfig, policy: str, levels: Sequence[float] | None) -
 
     if policy not in SWEPT:
         raise ConfigError(f"--policy must be subsidy or watermark, got {policy!r}")
+    if levels is not None:
+        bad = [v for v in levels if not (math.isfinite(v) and v >= 0)]
+        if not levels or bad or len(set(levels)) < len(levels):
+            raise ConfigError(f"--levels: expected distinct finite numbers >= 0, got {list(levels)}")
     try:
         closed_form = closed_form_policy_levels(cfg)["s_star" if policy == "subsidy" else "w_star"]
     except ConfigError as exc:

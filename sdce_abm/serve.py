@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import warnings
@@ -23,6 +24,9 @@ def check_address(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"host: {host!r} is not an address of this machine ({exc.strerror}); use "
+                                  "127.0.0.1, 0.0.0.0 or one of its interfaces") from None
             raise ConfigError(f"port: cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
 
 

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from sdce.cli import app
 from sdce.config import config_toml, load_config, make_config
 from sdce.errors import ConfigError
+from sdce_abm.model import SDCEModel
 
 runner = CliRunner()
 
@@ -113,3 +114,36 @@ def test_cli_regimes_resumes(tmp_path):
     assert json.loads(again.stdout) == json.loads(first.stdout)
     assert (tmp_path / "r" / "shapley" / "summary.json").stat().st_mtime_ns == stamp
     assert (tmp_path / "r" / "comparison.png").exists()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["run", "--seed", "-1"], "--seed"),
+    (["regimes", "--seed", "-3"], "--seed"),
+    (["equilibrium", "--seed", "-2"], "--seed"),
+    (["run", "--policy", "subsidy", "--subsidy", "inf"], "subsidy"),
+    (["run", "--policy", "watermark", "--watermark", "inf"], "watermark"),
+    (["run", "--policy", "transfer", "--transfer", "inf"], "transfer"),
+    (["policy", "sweep", "--policy", "subsidy", "--levels", "0,inf"], "--levels"),
+    (["policy", "sweep", "--policy", "subsidy", "--levels", "0,nan"], "--levels"),
+    (["policy", "sweep", "--policy", "subsidy", "--levels", "0.1,0.1"], "--levels"),
+    (["policy", "sweep", "--policy", "subsidy", "--levels", "0,lots"], "--levels"),
+    (["viz", "--host", "192.0.2.1"], "host"),
+])
+def test_bad_inputs_are_refused_before_work(args, named, tmp_path):
+    """Issue 16's cases: exit 2, one message naming the option, no traceback, nothing written."""
+    out = tmp_path / "out"
+    extra = [] if args[0] == "viz" else ["--out", str(out)]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert named in result.output
+    assert not out.exists()
+
+
+def test_model_and_solver_refuse_negative_seeds():
+    from meanfield.equilibrium import solve_equilibrium
+
+    with pytest.raises(ConfigError, match="seed"):
+        SDCEModel(seed=-1, n_producers=8, n_trainers=2, generations=1)
+    with pytest.raises(ConfigError, match="seed"):
+        solve_equilibrium(make_config(regime="unregulated"), starts=1, seed=-1)

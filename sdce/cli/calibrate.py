@@ -34,7 +34,7 @@ def retrain(
     rho: str = typer.Option("0.1,0.3,0.5,0.7,0.9", help="Comma-separated contamination ratios in [0, 1]."),
     generations: int = typer.Option(10, help="T, generations after generation 0."),
     seeds: int = typer.Option(1, help="K, replications."),
-    seed: int = typer.Option(0, help="First seed."),
+    seed: int = typer.Option(0, min=0, help="First seed."),
     tau: float = typer.Option(0.8, help="Sampling temperature of the synthetic data, in (0, 1]."),
     data_mode: str = typer.Option("replace", help="replace | accumulate."),
     size: str = typer.Option("small", help="tiny (tests) | small (CPU, default) | paper (GPU)."),
@@ -74,7 +74,7 @@ def calibrate_ols(
     maxlags: Optional[int] = typer.Option(None, help="HAC lags [default: Newey-West (1994) rule]."),
     config: Optional[Path] = ConfigOpt,
     seeds: int = typer.Option(4, help="abm: seeds per rho."),
-    seed: int = typer.Option(17, help="abm: first seed."),
+    seed: int = typer.Option(17, min=0, help="abm: first seed."),
     out: Path = typer.Option(Path("runs/calibrate"), help="abm: folder for abm_panel.csv."),
     as_json: bool = typer.Option(False, "--json", help="Print the fit (b, se_hac, r2, n, ...) as JSON."),
 ) -> None:

@@ -92,7 +92,7 @@ def equilibrium(
     watermark: Optional[str] = WatermarkOpt,
     royalty_cap: Optional[float] = CapOpt,
     transfer: Optional[float] = TransferOpt,
-    seed: int = typer.Option(0, help="Seed of the random starts."),
+    seed: int = typer.Option(0, min=0, help="Seed of the random starts."),
     accept_unconverged: bool = typer.Option(False, "--accept-unconverged",
                                             help="Report a solve that did not settle instead of stopping (exit 1)."),
     out: Optional[Path] = typer.Option(None, help="Folder for types.csv (price and provenance by type)."),

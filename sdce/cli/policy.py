@@ -22,7 +22,7 @@ def policy_sweep_command(
     levels: Optional[str] = typer.Option(None, help="Comma-separated levels [default: 7 from 0 to 3x the closed "
                                                     "form]."),
     seeds: int = typer.Option(4, help="K, seeds per level."),
-    seed: int = typer.Option(17, help="First seed."),
+    seed: int = typer.Option(17, min=0, help="First seed."),
     regime: str = typer.Option("statutory", help="|".join(REGIMES)),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/policy_sweep"), help="Folder: sweep.csv (resumable), sweep.png."),

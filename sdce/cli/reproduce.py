@@ -42,7 +42,7 @@ def reproduce_table2(
     size: str = typer.Option("small", help="Retraining size: tiny | small | paper."),
     seeds: int = typer.Option(1, help="Retraining replications per domain."),
     abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
-    seed: int = typer.Option(17, help="First ABM seed."),
+    seed: int = typer.Option(17, min=0, help="First ABM seed."),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table2.csv, table2.md, retrain/<domain>/."),
 ) -> None:
@@ -61,7 +61,7 @@ def reproduce_table2(
 @reproduce_app.command("table4")
 def reproduce_table4(
     abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
-    seed: int = typer.Option(17, help="First ABM seed."),
+    seed: int = typer.Option(17, min=0, help="First ABM seed."),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table4.csv, table4.md, table4.png."),
 ) -> None:

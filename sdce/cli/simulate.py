@@ -55,7 +55,7 @@ def _print_summaries(summaries: dict[str, Trajectory], title: str) -> None:
 def run(
     config: Optional[Path] = ConfigOpt,
     regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
-    seed: int = typer.Option(17, help="Seed of the run."),
+    seed: int = typer.Option(17, min=0, help="Seed of the run."),
     producers: Optional[int] = typer.Option(None, help="N, number of producers."),
     trainers: Optional[int] = typer.Option(None, help="M, number of trainers."),
     generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
@@ -85,7 +85,7 @@ def run(
 
 def regimes(
     config: Optional[Path] = ConfigOpt,
-    seed: int = typer.Option(17, help="Seed shared by all regimes."),
+    seed: int = typer.Option(17, min=0, help="Seed shared by all regimes."),
     out: Path = typer.Option(Path("runs/regimes"), help="Folder: one run folder per regime plus a comparison."),
     as_json: bool = typer.Option(False, "--json", help="Print {regime: summary} as one JSON object."),
 ) -> None:

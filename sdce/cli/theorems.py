@@ -27,7 +27,7 @@ def theorem5(
     config: Optional[Path] = ConfigOpt,
     horizons: str = typer.Option("1,2,4,8,16,32,64", help="Comma-separated numbers of signals T."),
     reps: int = typer.Option(2000, help="Replications of the signal stream."),
-    seed: int = typer.Option(0, help="Seed."),
+    seed: int = typer.Option(0, min=0, help="Seed."),
     policy: Optional[str] = PolicyOpt,
     watermark: Optional[str] = WatermarkOpt,
     out: Path = typer.Option(Path("runs/theorem5"), help="Folder for theorem5.json and theorem5.png."),
@@ -55,7 +55,7 @@ def theorem5(
 def theorem4(
     config: Optional[Path] = ConfigOpt,
     grid: int = typer.Option(101, help="K, true types phi on a grid over [0, 1]."),
-    seed: int = typer.Option(0, help="Seed of the other producers' types."),
+    seed: int = typer.Option(0, min=0, help="Seed of the other producers' types."),
     out: Path = typer.Option(Path("runs/theorem4"), help="Folder for theorem4.csv, theorem4.json, theorem4.png."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
