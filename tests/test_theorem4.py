@@ -97,6 +97,7 @@ def test_cli_theorem4(tmp_path):
     assert len(rows) == 9 * 3
     table = CliRunner().invoke(app, ["theorem4", "--grid", "5", "--out", str(tmp_path)])
     assert table.exit_code == 0 and "Theorem 4" in table.output
-    for args, message in ((["--grid", "1"], "grid must be an integer >= 2"), (["--seed", "-1"], "seed must be >= 0")):
+    cases = ((["--grid", "1"], "grid must be an integer >= 2"), (["--seed", "-1"], "Invalid value for '--seed'"))
+    for args, message in cases:
         bad = CliRunner().invoke(app, ["theorem4", *args, "--out", str(tmp_path)])
         assert bad.exit_code == 2 and message in bad.output
