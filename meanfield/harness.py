@@ -82,8 +82,9 @@ def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=
     if cfg.family != "gaussian":
         raise ConfigError("compare: the mean-field limit is in closed form for family='gaussian' only "
                           f"(got family={cfg.family!r})")
-    if len(producers) < 2 or min(producers) < 2:
-        raise ConfigError(f"compare: producers needs at least two sizes >= 2 (got {producers})")
+    if len(set(producers)) < 2 or min(producers) < 2 or len(set(producers)) < len(producers):
+        raise ConfigError(f"compare: producers needs at least two sizes >= 2, all distinct (got {producers}): a rate "
+                          "N^-a is fitted across them")
     if seeds < 2:
         raise ConfigError(f"compare: seeds must be >= 2 for a bootstrap over seeds (got {seeds})")
     bad = [r for r in rules if r not in RULES]

@@ -128,6 +128,8 @@ def test_cli_regimes_resumes(tmp_path):
     (["policy", "sweep", "--policy", "subsidy", "--levels", "0.1,0.1"], "--levels"),
     (["policy", "sweep", "--policy", "subsidy", "--levels", "0,lots"], "--levels"),
     (["viz", "--host", "192.0.2.1"], "host"),
+    (["compare", "--producers", "64,64", "--seeds", "2"], "producers"),
+    (["theorem5", "--horizons", "2,2,4"], "horizons"),
 ])
 def test_bad_inputs_are_refused_before_work(args, named, tmp_path):
     """Issue 16's cases: exit 2, one message naming the option, no traceback, nothing written."""

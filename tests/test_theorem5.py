@@ -52,4 +52,4 @@ def test_cli_theorem5(tmp_path):
     assert set(json.loads(result.stdout)) >= {"variance", "cramer_rao", "ratio", "slope"}
     assert (tmp_path / "theorem5.png").exists()
     bad = CliRunner().invoke(app, ["theorem5", "--horizons", "0,2"])
-    assert bad.exit_code == 2 and "horizons must be integers >= 1" in bad.output
+    assert bad.exit_code == 2 and "horizons must be distinct integers >= 1" in bad.output

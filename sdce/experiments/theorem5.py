@@ -23,9 +23,10 @@ from sdce.population import draw_producer_types
 
 def estimator_variance(cfg: SDCEConfig, horizons: Sequence[int], reps: int = 2000, seed: int = 0) -> dict:
     """Variance of the running-mean estimate and the bound 1/(T I) at each T; ratio, fitted slope, bias."""
-    horizons = sorted(int(t) for t in horizons)
-    if not horizons or horizons[0] < 1:
-        raise ConfigError(f"theorem5: horizons must be integers >= 1, got {list(horizons)}")
+    given = list(horizons)
+    horizons = sorted(int(t) for t in given)
+    if not horizons or horizons[0] < 1 or len(set(horizons)) < len(horizons):
+        raise ConfigError(f"theorem5: horizons must be distinct integers >= 1, got {given}")
     if reps < 2:
         raise ConfigError(f"theorem5: reps must be >= 2, got {reps}")
     rng = np.random.default_rng(seed)
