@@ -4,8 +4,6 @@ demand."""
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from sdce.economics.demand import NEWTON_STEP_CAP, bundle_demand, expected_logit_demand, marginal_values
@@ -41,6 +39,9 @@ def expected_bundles(offer: Offer) -> tuple:
     `Perception`, and the final Newton residual. Trainers' empirical-Bayes aggregates are population moments:
     mu = E phi and var phĩ = var phi + noise. Each trainer's two perceived aggregates solve their fixed point by
     Newton's method with the Jacobian from `jax.jacfwd`."""
+    import jax  # here, not at the top: the configuration imports every regime, and JAX is slow to load
+    import jax.numpy as jnp
+
     cfg, levers, phi, weight = offer.cfg, offer.levers, offer.phi, offer.weight
     noise_var = float(signal_variance(cfg.signal_sd, levers.psi))
     noise_sd = float(np.sqrt(noise_var))
