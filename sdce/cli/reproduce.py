@@ -9,8 +9,6 @@ from typing import Optional
 import typer
 from rich.progress import Progress
 
-from calibration.reproduce_all import reproduce_report, runs_progress
-from calibration.tables import table5_subsidy
 from sdce.cli.common import (
     ConfigOpt,
     abm_panel_with_progress,
@@ -102,6 +100,7 @@ def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int],
                      design, build, key: str, paper: dict) -> None:
     """Tables III and V: simulate `design(cfg)` (keywords of `simulate`) over the paper's first seeds, tabulate with
     `build`, and print ours beside the paper's."""
+    from calibration.reproduce_all import runs_progress
     from calibration.runs import seed_list, simulate
 
     with clean_errors():
@@ -148,7 +147,7 @@ def reproduce_table5(
 ) -> None:
     """Table V: no intervention, subsidy s*, disclosure, royalty cap, transfer on pmir, beside the paper's."""
     from calibration.runs import TABLE5_POLICIES
-    from calibration.tables import table5
+    from calibration.tables import table5, table5_subsidy
     from sdce.paper.published import TABLE_V
 
     def design(cfg: SDCEConfig) -> dict:
@@ -175,6 +174,8 @@ def reproduce_all(
     in report.md and the run goes on (exit 1, naming the failed sections). A rerun resumes: finished sections, runs
     and retraining generations are kept.
     """
+    from calibration.reproduce_all import reproduce_report
+
     with clean_errors():
         level = parse_level(subsidy, "subsidy")
         if isinstance(level, float) and not (math.isfinite(level) and level >= 0):
