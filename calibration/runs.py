@@ -1,7 +1,8 @@
 """The ABM runs behind Tables III and V: the paper's 32 replication seeds, and a resumable pool of runs.
 
 Each (regime, policy, seed) is one ABM run to generation T. Runs go to a pool of spawned processes (JAX does not
-survive fork) and each finished run is appended to DIR/runs.csv at once; a rerun skips the runs already there, and
+survive fork) and each finished run is written to DIR/runs.csv at once (the
+whole log, atomically, with its checksum: `sdce.result_log`); a rerun skips the runs already there, and
 DIR/settings.json refuses a folder that holds runs made with other settings. Tables III and V share this log
 (`calibration.tables` builds them from it).
 """
@@ -20,6 +21,7 @@ import pandas as pd
 from sdce.config import REGIMES, SDCEConfig
 from sdce.errors import ConfigError
 from sdce.paper.published import LISTED_SEEDS, N_SEEDS
+from sdce.result_log import read_log, write_log
 from sdce.run_folder import claim_folder
 
 
@@ -98,9 +100,7 @@ def _flat(prefix: str, values: Mapping) -> dict:
 
 
 def _read_log(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame(columns=LOG_COLUMNS)
-    return pd.read_csv(path)
+    return read_log(path, LOG_COLUMNS)
 
 
 def simulate(cfg: SDCEConfig, seeds: Sequence[int], out: Path, *, regimes: Sequence[str] = (),
@@ -182,8 +182,8 @@ def _execute(base: SDCEConfig, todo: list[tuple[str, str, int]], log: Path, work
     def finish(key, level, outcomes):
         nonlocal done
         row = {"regime": key[0], "policy": key[1], "seed": key[2], "level": level, **outcomes}
-        pd.DataFrame([row], columns=LOG_COLUMNS).to_csv(log, mode="a", header=not log.exists(), index=False)
         rows[key] = row
+        write_log(log, pd.DataFrame(list(rows.values()), columns=LOG_COLUMNS))
         done += 1
         progress(done, total)
 

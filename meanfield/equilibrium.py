@@ -223,8 +223,8 @@ def _result(cfg: SDCEConfig, econ, star: dict, prices, provenance, unique: bool,
         residuals=residuals, types=types)
 
 
-def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> Equilibrium:
-    """The continuum SDCE from `starts` starts (start 0: the market's own generation 0). Gaussian world."""
+def check_equilibrium(cfg: SDCEConfig, starts: int, seed: int) -> None:
+    """ConfigError unless the continuum SDCE of `cfg` can be solved from `starts` starts with `seed`."""
     if cfg.family != "gaussian":
         raise ConfigError(f"equilibrium: the continuum is in closed form for family='gaussian' only "
                           f"(got family={cfg.family!r})")
@@ -232,6 +232,11 @@ def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> Equili
         raise ConfigError(f"equilibrium: starts must be >= 1 (got {starts})")
     if not (isinstance(seed, int) and seed >= 0):
         raise ConfigError(f"equilibrium: seed must be an integer >= 0 (got {seed!r})")
+
+
+def solve_equilibrium(cfg: SDCEConfig, starts: int = 8, seed: int = 0) -> Equilibrium:
+    """The continuum SDCE from `starts` starts (start 0: the market's own generation 0). Gaussian world."""
+    check_equilibrium(cfg, starts, seed)
     econ = economy(cfg, gaussian_p(cfg))
     _, first = trajectory(econ, cfg, GaussianWorld, cfg.learning_rule, 1)
     init = _starts(econ, first, jax.random.key(seed), starts)

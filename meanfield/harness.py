@@ -4,8 +4,10 @@ For each learning rule, the ABM runs at each N over K seeds (samples per unit fi
 continuum market runs once per rule. Per run: max_t |rho_t - rho_t^MF|, max_t MW2(q̄_t, q̄_t^MF) and
 max_t |Q_t - Q_t^MF| / Q_t^MF, measured against both limits (the `mle` and the `wgf` one: docs/model.md §2 says they
 differ, and which one the ABM follows is the question). Error ∝ N^-a is fitted to the medians over seeds by
-least squares on log-log axes, with a bootstrap over seeds for the 95% interval. Rows are appended to
-`DIR/runs.csv` as runs finish, so an interrupted comparison resumes where it stopped.
+least squares on log-log axes, with a bootstrap over seeds for the 95% interval. Each finished run is written to
+`DIR/paths.csv` (its path), then to `DIR/runs.csv` (its errors; `sdce.result_log`: atomic, checksummed), so an
+interrupted comparison resumes where it stopped: a run is done when runs.csv holds it, and a path left by a run
+killed before its errors were written is replaced.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from sdce.atomic import write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.dataworld.mixture import Mixture
 from sdce.errors import ConfigError
+from sdce.result_log import appended, read_log, write_log
 from sdce.results import Comparison
+from sdce.run_folder import RECORD, claim_folder
 from sdce.strict_json import dumps
 
 METRICS = ("rho", "w2", "quality")
+RUN_COLUMNS = ("key", "rule", "producers", "seed", "limit", *METRICS)  # runs.csv: a run's errors against a limit
+PATH_COLUMNS = ("key", "rule", "producers", "seed", "generation", "rho", "quality", "w2")  # paths.csv
 RULES = ("mle", "wgf")
 BOOTSTRAP = 2000
 
@@ -77,8 +83,10 @@ def _key(cfg: SDCEConfig) -> str:
 
 
 def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=RULES,
-            on_run: Callable[[], None] | None = None) -> Comparison:
-    """Run the comparison and write `runs.csv`, `errors.png`, `trajectories.png` and `summary.json` in `out`."""
+            on_run: Callable[[], None] | None = None, force: bool = False) -> Comparison:
+    """Run the comparison and write `runs.csv`, `paths.csv`, `errors.png`, `trajectories.png` and `summary.json`
+    in `out`. The folder belongs to the configuration apart from N and the rule (`sdce.run_folder`): a rerun with
+    more sizes or seeds resumes; `force` clears a folder of another configuration."""
     if cfg.family != "gaussian":
         raise ConfigError("compare: the mean-field limit is in closed form for family='gaussian' only "
                           f"(got family={cfg.family!r})")
@@ -90,10 +98,11 @@ def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=
     bad = [r for r in rules if r not in RULES]
     if bad:
         raise ConfigError(f"compare: unknown learning rule(s) {bad}; allowed: {'|'.join(RULES)}")
-    out.mkdir(parents=True, exist_ok=True)
+    shared = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in ("n_producers", "learning_rule")}
+    claim_folder(out, {"command": "sdce compare", "config": shared}, RECORD, "a comparison", force=force)
     limits = {rule: solve_meanfield(cfg.replace(learning_rule=rule)) for rule in RULES}
     csv, path_csv = out / "runs.csv", out / "paths.csv"
-    done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["key", "seed"])
+    done, paths = read_log(csv, RUN_COLUMNS), read_log(path_csv, PATH_COLUMNS)
     for rule in rules:
         for n in producers:
             run_cfg = cfg.replace(learning_rule=rule, n_producers=n)
@@ -102,13 +111,15 @@ def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=
                 if not ((done["key"] == key) & (done["seed"] == seed)).any():
                     rho, quality, public = _abm_path(run_cfg, seed)
                     drift = [_w2_to_p(q, limits[rule]["p"]) for q in public]
-                    pd.DataFrame({"key": key, "rule": rule, "producers": n, "seed": seed, "generation":
-                                  np.arange(len(rho)), "rho": rho, "quality": quality, "w2": drift}).to_csv(
-                        path_csv, mode="a", header=not path_csv.exists(), index=False)
+                    path = pd.DataFrame({"key": key, "rule": rule, "producers": n, "seed": seed, "generation":
+                                         np.arange(len(rho)), "rho": rho, "quality": quality, "w2": drift})
+                    stale = (paths["key"] == key) & (paths["seed"] == seed)  # a run killed before its row
+                    paths = appended(paths[~stale], path)
+                    write_log(path_csv, paths)
                     frame = pd.DataFrame([{"key": key, "rule": rule, "producers": n, "seed": seed, "limit": lim,
                                            **_errors(rho, quality, public, limits[lim])} for lim in RULES])
-                    frame.to_csv(csv, mode="a", header=not csv.exists(), index=False)
-                    done = pd.concat([done, frame], ignore_index=True)
+                    done = appended(done, frame)
+                    write_log(csv, done)
                 if on_run is not None:
                     on_run()
     keys = {_key(cfg.replace(learning_rule=r, n_producers=n)) for r in rules for n in producers}
@@ -134,7 +145,6 @@ def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=
     from meanfield.plots import plot_errors, plot_trajectories
 
     plot_errors(result, out / "errors.png")
-    paths = pd.read_csv(path_csv)
     plot_trajectories(paths[paths["key"].isin(keys)], limits, rules, out / "trajectories.png")
     return result
 

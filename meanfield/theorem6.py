@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from meanfield.solve import solve_meanfield
+from sdce.atomic import write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.errors import ConfigError
 
@@ -43,13 +44,20 @@ def iterations_to_epsilon(curves: dict[str, np.ndarray], epsilons, tail: float =
     return distance, floor, iterations
 
 
-def run_theorem6(cfg: SDCEConfig, out: Path, generations: int = 60,
-                 epsilons=(0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01)) -> dict:
-    """Run the continuum PMIR for `generations` generations and measure iterations to each epsilon."""
+EPSILONS = (0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01)
+
+
+def check_design(generations: int, epsilons=EPSILONS) -> None:
+    """ConfigError unless generations >= 2 and every epsilon is in (0, 1)."""
     if generations < 2:
         raise ConfigError(f"theorem6: generations must be >= 2 (got {generations})")
     if any(not 0 < e < 1 for e in epsilons):
         raise ConfigError(f"theorem6: every epsilon must be in (0, 1) (got {list(epsilons)})")
+
+
+def run_theorem6(cfg: SDCEConfig, out: Path, generations: int = 60, epsilons=EPSILONS) -> dict:
+    """Run the continuum PMIR for `generations` generations and measure iterations to each epsilon."""
+    check_design(generations, epsilons)
     result = solve_meanfield(cfg.replace(regime="pmir", generations=generations))
     curves = {k: np.asarray(result[f"learning_{k}"], float).ravel() for k in OBSERVABLES}
     distance, floor, iterations = iterations_to_epsilon(curves, epsilons)
@@ -57,7 +65,8 @@ def run_theorem6(cfg: SDCEConfig, out: Path, generations: int = 60,
     ok = iterations > 0
     slope = float(np.polyfit(np.log(eps[ok]), np.log(iterations[ok]), 1)[0]) if ok.sum() >= 2 else float("nan")
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"epsilon": eps, "iterations": iterations}).to_csv(out / "theorem6.csv", index=False)
+    table = pd.DataFrame({"epsilon": eps, "iterations": iterations})
+    write_text_atomic(out / "theorem6.csv", table.to_csv(index=False))
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     ax1.semilogy(np.arange(1, len(distance) + 1), np.maximum(distance, 1e-12))

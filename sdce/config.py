@@ -219,22 +219,45 @@ def make_config(values: dict[str, Any] | None = None, **overrides: Any) -> SDCEC
     return validated(SDCEConfig, {**(values or {}), **overrides})
 
 
+def _toml_values(path: Path) -> dict[str, Any]:
+    """The flat parameters of a TOML file: top-level pairs and pairs in `[section]` tables, each in its own
+    section (the sections of `config_toml`); a file that is not readable TOML text, an unknown table or a
+    parameter under another section's table is refused."""
+    if path.is_dir():
+        raise ConfigError(f"--config {path}: is a folder, not a TOML file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not a text file (TOML is UTF-8 text)") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    sections = {f.json_schema_extra["section"] for f in SDCEConfig.model_fields.values()}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            values[key] = value
+            continue
+        if key not in sections:
+            raise ConfigError(f"{path}: unknown table [{key}]; the tables are {', '.join(sorted(sections))} "
+                              "(see `sdce config show`)")
+        for name, item in value.items():
+            field = SDCEConfig.model_fields.get(name)
+            if field is not None and field.json_schema_extra["section"] != key:
+                raise ConfigError(f"{path}: {name} is a parameter of [{field.json_schema_extra['section']}], "
+                                  f"found under [{key}]")
+            values[name] = item
+    return values
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> SDCEConfig:
     """Read a TOML file (flat `name = value` pairs, optional `[section]` tables) and apply overrides."""
     values: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"malformed TOML in {path}: {exc}") from None
-        for key, value in data.items():
-            if isinstance(value, dict):
-                values.update(value)
-            else:
-                values[key] = value
+        values = _toml_values(Path(path))
     return make_config(values, **{k: v for k, v in overrides.items() if v is not None})
 
 

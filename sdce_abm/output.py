@@ -9,10 +9,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sdce.atomic import write_text_atomic
+from sdce.atomic import atomic_write, write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.economics.welfare import WELFARE_KEYS
 from sdce.results import PATHS, Trajectory
+from sdce.run_folder import RECORD, claim_folder
 from sdce.strict_json import dumps, strict
 from sdce_abm.model import SDCEModel
 from sdce_abm.plots import plot_learning, plot_trajectory
@@ -50,40 +51,61 @@ def summary(model: SDCEModel) -> Trajectory:
                       config=cfg.model_dump(mode="json"), seed=model.seed)
 
 
+def run_record(cfg: SDCEConfig, seed: int) -> dict:
+    """What a run folder of `sdce run` belongs to (`sdce.run_folder`)."""
+    return {"command": "sdce run", "config": cfg.model_dump(mode="json"), "seed": seed}
+
+
+def claim_run_folder(out: Path, cfg: SDCEConfig, seed: int, force: bool = False) -> None:
+    """Make `out` the folder of this run before any work: refused if it holds another run (unless `force`, which
+    clears it); a finished summary of an earlier try of the same run is removed, so that a new partial
+    trajectory never sits beside it."""
+    claim_folder(out, run_record(cfg, seed), RECORD, "a run", force=force)
+    (Path(out) / "summary.json").unlink(missing_ok=True)
+
+
 def finished_summary(folder: Path, cfg: SDCEConfig, seed: int) -> Trajectory | None:
     """The summary in `folder` when it is a finished run of `cfg` and `seed` (a rerun of `sdce regimes` reuses it),
-    else None."""
+    else None (also when the file is damaged: the run is then made again)."""
     done = folder / "summary.json"
     if not done.exists():
         return None
-    previous = json.loads(done.read_text())
-    if strict(previous["config"]) != strict(cfg.model_dump(mode="json")) or previous["seed"] != seed:
+    try:
+        previous = json.loads(done.read_text())
+        same = strict(previous["config"]) == strict(cfg.model_dump(mode="json")) and previous["seed"] == seed
+        return Trajectory.from_json(previous) if same else None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         return None
-    return Trajectory.from_json(previous)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame, index: bool) -> None:
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=index))
 
 
 def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], None] | None = None) -> Trajectory:
-    """Step the model to its horizon, appending each generation to `trajectory.csv` as it completes, then write
-    `summary.json` and `trajectory.png`. Returns the summary."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Step the model to its horizon, rewriting `trajectory.csv` (and PMIR's `learning.csv`) atomically after each
+    generation, then write `summary.json` (last: its presence marks a finished run) and the figures. The folder
+    is claimed first (`claim_run_folder`). Returns the summary."""
+    claim_run_folder(out, model.config, model.seed)
     csv, learning = out / "trajectory.csv", out / "learning.csv"
-    trajectory(model).to_csv(csv)
-    if model.learning_curves:
-        pd.DataFrame(model.learning_curves).to_csv(learning, index=False)
+
+    def write() -> None:
+        _write_csv(csv, trajectory(model), True)
+        if model.learning_curves:
+            _write_csv(learning, pd.DataFrame(model.learning_curves), False)
+
+    write()
     while model.running:
         model.step()
-        trajectory(model).iloc[[-1]].to_csv(csv, mode="a", header=False)
-        if model.learning_curves:
-            pd.DataFrame(model.learning_curves[-model.config.pmir_rounds:]).to_csv(learning, mode="a", header=False,
-                                                                                  index=False)
+        write()
         if on_generation is not None:
             on_generation(model.steps)
     result = summary(model)
-    write_text_atomic(out / "summary.json", dumps(result.to_json(), indent=1))
     cfg = model.config
     plot_trajectory(trajectory(model), model.datacollector.get_model_vars_dataframe()["phi"], model.w2_floor,
                     f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, tau={cfg.temperature}, "
                     f"rule={cfg.learning_rule}, seed={model.seed}", out / "trajectory.png")
     if model.learning_curves:
         plot_learning(pd.DataFrame(model.learning_curves), out / "learning.png")
+    write_text_atomic(out / "summary.json", dumps(result.to_json(), indent=1))
     return result

@@ -1,8 +1,9 @@
 """`sdce policy sweep`: welfare against the level of a subsidy or a watermark, beside the closed form (10) or (12).
 
-Each (level, seed) is one ABM run to the horizon; its generation-T outcomes are appended to DIR/sweep.csv as soon
-as it finishes, and a rerun with the same configuration skips the runs already there (DIR/config.json guards
-this). The welfare-maximizing level is the grid level with the highest mean W_T over seeds.
+Each (level, seed) is one ABM run to the horizon; its generation-T outcomes are written to DIR/sweep.csv as soon
+as it finishes (atomically, checksummed: `sdce.result_log`), and a rerun with the same configuration skips the runs
+already there (DIR/config.json guards this). The welfare-maximizing level is the grid level with the highest mean
+W_T over seeds.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from matplotlib.figure import Figure
 
 from sdce.config import SDCEConfig
 from sdce.errors import ConfigError
+from sdce.result_log import appended, read_log, write_log
 from sdce.run_folder import claim_folder
 
 SWEPT = {"subsidy": "subsidy", "watermark": "watermark"}
 OUTCOMES = ("rho", "quality", "W", "W_realized", "policy_cost")
+COLUMNS = ("level", "seed", *OUTCOMES)  # sweep.csv
 
 
 def sweep_levels(cfg: SDCEConfig, policy: str, levels: Sequence[float] | None) -> tuple[list[float], float | None]:
@@ -45,7 +48,8 @@ def sweep_levels(cfg: SDCEConfig, policy: str, levels: Sequence[float] | None) -
 
 
 def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: Sequence[int], out: Path,
-                 closed_form: float | None = None, on_run: Callable[[], None] | None = None) -> dict:
+                 closed_form: float | None = None, on_run: Callable[[], None] | None = None,
+                 force: bool = False) -> dict:
     """Run the grid, write sweep.csv and sweep.png, and return the summary by level and the argmax."""
     from sdce_abm.model import SDCEModel
 
@@ -57,9 +61,9 @@ def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: S
         raise ConfigError("policy sweep: seeds must be >= 1")
     base = cfg.replace(policy=policy)
     out = Path(out)
-    claim_folder(out, {"config": base.model_dump(mode="json"), "policy": policy}, "config.json", "a sweep")
+    claim_folder(out, {"config": base.model_dump(mode="json"), "policy": policy}, "config.json", "a sweep", force=force)
     csv = out / "sweep.csv"
-    done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["level", "seed", *OUTCOMES])
+    done = read_log(csv, COLUMNS)
     finished = set(zip(done["level"].round(12), done["seed"]))
     for level in levels:
         for seed in seeds:
@@ -69,12 +73,12 @@ def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: S
                 last = model.datacollector.get_model_vars_dataframe().iloc[-1]
                 row = pd.DataFrame([{"level": float(level), "seed": int(seed),
                                      **{k: float(last[k]) for k in OUTCOMES}}])
-                row.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+                done = appended(done, row)
+                write_log(csv, done)
             if on_run is not None:
                 on_run()
-    frame = pd.read_csv(csv)
-    frame = frame[frame["level"].round(12).isin([round(float(v), 12) for v in levels])
-                  & frame["seed"].isin(list(seeds))]
+    frame = done[done["level"].round(12).isin([round(float(v), 12) for v in levels])
+                  & done["seed"].isin(list(seeds))]
     by_level = frame.groupby("level")[list(OUTCOMES)].agg(["mean", "std"])
     best = float(by_level[("W", "mean")].idxmax())
     plot_sweep(by_level, policy, best, closed_form, out / "sweep.png")

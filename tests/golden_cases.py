@@ -66,7 +66,7 @@ def compute(name: str, scratch: Path) -> dict:
     return json.loads(json.dumps(value))
 
 
-def differences(expected, actual, path: str = "", rtol: float = 1e-12) -> list[str]:
+def differences(expected, actual, path: str = "", rtol: float = 1e-5) -> list[str]:
     """Where two JSON values differ: numbers beyond `rtol` (relative, absolute below 1), anything else exactly."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         if expected.keys() != actual.keys():

@@ -130,16 +130,88 @@ def test_cli_regimes_resumes(tmp_path):
     (["viz", "--host", "192.0.2.1"], "host"),
     (["compare", "--producers", "64,64", "--seeds", "2"], "producers"),
     (["theorem5", "--horizons", "2,2,4"], "horizons"),
+    (["run", "--producers", "1000000000"], "--producers"),  # sizes beyond the memory budget (16 GiB here)
+    (["run", "--generations", "10000000"], "--generations"),
+    (["compare", "--producers", "64,1000000000", "--seeds", "2"], "--producers"),
+    (["theorem5", "--reps", "1000000000"], "--reps"),
+    (["collapse", "--samples", "1000000000"], "--samples"),
+    (["meanfield", "--generations", "10000000"], "--generations"),
+    (["retrain", "--generations", "100000000"], "--generations"),
+    (["run", "--policy", "subsidy"], "--subsidy"),  # options that would change nothing
+    (["run", "--policy", "watermark"], "--watermark"),
+    (["theorem5", "--policy", "subsidy"], "--policy"),
+    (["meanfield", "--theorem6", "--regime", "shapley"], "--regime"),
+    (["meanfield", "--theorem6", "--generations", "1"], "generations"),
+    (["meanfield", "--grid", "3d"], "grid"),
+    (["run", "--config", "/"], "--config"),  # paths that are not what they should be
+    (["config", "validate", "/bin/sh"], "not a text file"),
 ])
-def test_bad_inputs_are_refused_before_work(args, named, tmp_path):
+def test_bad_inputs_are_refused_before_work(args, named, tmp_path, monkeypatch):
     """Issue 16's cases: exit 2, one message naming the option, no traceback, nothing written."""
+    monkeypatch.setenv("SDCE_MEMORY_GIB", "16")
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
-    extra = [] if args[0] == "viz" else ["--out", str(out)]
+    extra = [] if args[0] in ("viz", "collapse", "config") else ["--out", str(out)]
     result = runner.invoke(app, [*args, *extra])
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     assert named in result.output
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", [["run"], ["regimes"], ["meanfield"], ["equilibrium"], ["theorem4"],
+                                     ["theorem5"], ["compare", "--producers", "8,16", "--seeds", "2"],
+                                     ["retrain"], ["policy", "sweep", "--policy", "subsidy", "--levels", "0"],
+                                     ["reproduce", "table3"], ["reproduce", "all", "--quick"]])
+@pytest.mark.parametrize("where", ["a file", "below a file", "/proc"])
+def test_output_folders_that_cannot_be_are_refused(command, where, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("not a folder")
+    out = {"a file": file, "below a file": file / "sub", "/proc": "/proc/sdce-test"}[where]
+    result = runner.invoke(app, [*command, "--out", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "--out" in result.output and file.read_text() == "not a folder"
+
+
+def test_toml_tables_must_be_the_sections(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[marketz]\nn_producers = 8\n")
+    with pytest.raises(ConfigError, match=r"unknown table \[marketz\]"):
+        load_config(path)
+    path.write_text("[data]\nn_producers = 8\n")
+    with pytest.raises(ConfigError, match=r"n_producers is a parameter of \[market\], found under \[data\]"):
+        load_config(path)
+    path.write_text("[market]\nn_producers = 8\n")
+    assert load_config(path).n_producers == 8
+
+
+SMALL_RUN = "n_producers = 48\nn_trainers = 3\ngenerations = 2\nprobe_size = 64\n"
+
+
+def test_a_run_folder_holds_one_run(tmp_path):
+    """`sdce run` into a folder of another run is refused before work; --force clears it first (no pmir
+    learning.csv beside a shapley summary); the same run again is allowed."""
+    cfg, out = tmp_path / "small.toml", tmp_path / "run"
+    cfg.write_text(SMALL_RUN)
+    first = runner.invoke(app, ["run", "--config", str(cfg), "--regime", "pmir", "--out", str(out), "--json"])
+    assert first.exit_code == 0 and (out / "learning.csv").exists(), first.output
+    before = sorted(p.name for p in out.iterdir())
+    other = runner.invoke(app, ["run", "--config", str(cfg), "--regime", "shapley", "--seed", "99", "--out", str(out)])
+    assert other.exit_code == 2 and "seed: 17 there, 99 now" in other.output and "--force" in other.output
+    assert sorted(p.name for p in out.iterdir()) == before
+    forced = runner.invoke(app, ["run", "--config", str(cfg), "--regime", "shapley", "--seed", "99", "--out",
+                                 str(out), "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    assert not (out / "learning.csv").exists() and json.loads((out / "summary.json").read_text())["seed"] == 99
+    again = runner.invoke(app, ["run", "--config", str(cfg), "--regime", "shapley", "--seed", "99", "--out", str(out),
+                                "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout) == json.loads(forced.stdout)
+    stranger = tmp_path / "mine"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("keep me")
+    refused = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(stranger), "--force"])
+    assert refused.exit_code == 2 and "no sdce run recorded" in refused.output
+    assert (stranger / "notes.txt").read_text() == "keep me"
 
 
 def test_model_and_solver_refuse_negative_seeds():

@@ -16,6 +16,7 @@ from sdce.cli import app
 from sdce.config import load_config
 from sdce.errors import ConfigError
 from sdce.paper.published import LISTED_SEEDS, TABLE_III, TABLE_V
+from sdce.result_log import write_log
 
 runner = CliRunner()
 SMALL = {"n_producers": 64, "n_trainers": 4, "generations": 3, "probe_size": 64}
@@ -140,7 +141,7 @@ def test_resume_skips_finished_runs_and_gives_identical_rows(done, tmp_path, mon
     log = pd.read_csv(out / "runs.csv")
     dropped = (log["regime"] == "statutory") & (((log["seed"] == REFERENCE_SEED) & (log["policy"] == "none"))
                                                 | ((log["seed"] == 31) & (log["policy"] == "royalty-cap")))
-    log[~dropped].to_csv(out / "runs.csv", index=False)
+    write_log(out / "runs.csv", log[~dropped])  # as a run killed before these runs finished leaves it
     calls = []
     real = runs_module._run
     monkeypatch.setattr(runs_module, "_run",
@@ -157,6 +158,10 @@ def test_resume_skips_finished_runs_and_gives_identical_rows(done, tmp_path, mon
                    workers=1)
     assert calls == [] and set(one["seed"]) == {31}
     pd.testing.assert_frame_equal(one, runs[runs["seed"] == 31].reset_index(drop=True), check_exact=True)
+    text = (out / "runs.csv").read_text()
+    (out / "runs.csv").write_text(text[:-40])  # a torn last line, as a non-atomic append killed mid-write leaves
+    with pytest.raises(ConfigError, match="runs.csv is damaged"):
+        run_small(out)
 
 
 def test_a_folder_with_other_settings_is_refused(done, tmp_path):

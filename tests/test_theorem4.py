@@ -95,9 +95,12 @@ def test_cli_theorem4(tmp_path):
     assert header.split(",") == ["phi", "nu", "truthful_payment", "truthful_payoff", "best_report",
                                  "misreport_payment", "misreport_payoff", "gain"]
     assert len(rows) == 9 * 3
-    table = CliRunner().invoke(app, ["theorem4", "--grid", "5", "--out", str(tmp_path)])
+    other = CliRunner().invoke(app, ["theorem4", "--grid", "5", "--out", str(tmp_path)])
+    assert other.exit_code == 2 and "grid: 9 there, 5 now" in other.output  # the folder holds the grid-9 run
+    table = CliRunner().invoke(app, ["theorem4", "--grid", "5", "--out", str(tmp_path), "--force"])
     assert table.exit_code == 0 and "Theorem 4" in table.output
-    cases = ((["--grid", "1"], "grid must be an integer >= 2"), (["--seed", "-1"], "Invalid value for '--seed'"))
+    assert len((tmp_path / "theorem4.csv").read_text().splitlines()) == 1 + 5 * 3
+    cases = ((["--grid", "1"], "Invalid value for '--grid'"), (["--seed", "-1"], "Invalid value for '--seed'"))
     for args, message in cases:
         bad = CliRunner().invoke(app, ["theorem4", *args, "--out", str(tmp_path)])
         assert bad.exit_code == 2 and message in bad.output

@@ -11,6 +11,7 @@ contamination. Keys depend only on (seed, generation), so a resumed run reproduc
 from __future__ import annotations
 
 import importlib
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -25,6 +26,7 @@ from calibration.retrain.domain import Domain, Size, train
 from sdce.atomic import atomic_write
 from sdce.config import param, validated
 from sdce.errors import ConfigError
+from sdce.result_log import read_log, write_log
 from sdce.run_folder import claim_folder
 
 DOMAINS: tuple[str, ...] = ("text", "images", "recsys")
@@ -131,24 +133,30 @@ def _save_state(path: Path, generation: int, params: Any, buffer: jax.Array) -> 
 
 
 def _load_state(path: Path, template: Any) -> tuple[int, Any, jax.Array]:
-    with np.load(path) as z:
-        leaves = [jnp.asarray(z[f"leaf{i}"]) for i in range(len(jax.tree.leaves(template)))]
-        return int(z["generation"]), jax.tree.unflatten(jax.tree.structure(template), leaves), jnp.asarray(
-            z["buffer"])
+    """A seed's saved state; a damaged file (its zip CRCs fail, or it lacks a leaf) raises ConfigError."""
+    try:
+        with np.load(path) as z:
+            leaves = [jnp.asarray(z[f"leaf{i}"]) for i in range(len(jax.tree.leaves(template)))]
+            return int(z["generation"]), jax.tree.unflatten(jax.tree.structure(template), leaves), jnp.asarray(
+                z["buffer"])
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as exc:
+        raise ConfigError(f"{path} is damaged ({exc}); delete it to redo that seed") from None
 
 
-def run_retraining(cfg: RetrainConfig, out: Path, on_cells: Callable[[int], None] | None = None) -> pd.DataFrame:
+def run_retraining(cfg: RetrainConfig, out: Path, on_cells: Callable[[int], None] | None = None,
+                   force: bool = False) -> pd.DataFrame:
     """Run (or resume) the grid rhos x seeds x generations 0..T; returns the tidy panel written to out/panel.csv.
 
     After every generation of every seed the panel and that seed's state (the models of every ratio and their
     data buffer) are written atomically; rerunning the same command continues where it stopped. `on_cells(k)` is
-    called when k more (rho, seed, generation) cells are done, including cells found already done.
+    called when k more (rho, seed, generation) cells are done, including cells found already done. `force` clears
+    a folder that holds a run of another configuration.
     """
     out = Path(out)
-    claim_folder(out, cfg.model_dump(mode="json"), "config.json", "a retraining run")
+    claim_folder(out, cfg.model_dump(mode="json"), "config.json", "a retraining run", force=force)
     (out / "state").mkdir(exist_ok=True)
     panel_path = out / "panel.csv"
-    rows = pd.read_csv(panel_path).to_dict("records") if panel_path.exists() else []
+    rows = read_log(panel_path, PANEL_COLUMNS).to_dict("records")
     domain = build_domain(cfg.domain, cfg.size)
     first, later = generation_functions(cfg.domain, cfg.size, cfg.tau, cfg.data_mode, cfg.generations)
     rhos = jnp.asarray(cfg.rhos, jnp.float32)
@@ -163,6 +171,10 @@ def run_retraining(cfg: RetrainConfig, out: Path, on_cells: Callable[[int], None
         else:
             done, params, buffer = -1, None, None
         rows = [r for r in rows if r["seed"] != seed or r["generation"] <= done]
+        missing = sorted(set(range(done + 1)) - {r["generation"] for r in rows if r["seed"] == seed})
+        if missing:
+            raise ConfigError(f"{panel_path} lacks generations {missing} of seed {seed}, which {state_path} has "
+                              "done; delete the folder to start over")
         advance(k * (done + 1))
         for t in range(done + 1, cfg.generations + 1):
             if t == 0:
@@ -177,8 +189,8 @@ def run_retraining(cfg: RetrainConfig, out: Path, on_cells: Callable[[int], None
             for i, rho in enumerate(cfg.rhos):
                 rows.extend({"domain": cfg.domain, "rho": rho, "generation": t, "seed": seed, "metric": m,
                              "value": float(v[i])} for m, v in values.items())
-            _save_state(state_path, t, params, buffer)
-            atomic_write(panel_path, lambda tmp: pd.DataFrame(rows, columns=PANEL_COLUMNS).to_csv(tmp, index=False))
+            write_log(panel_path, pd.DataFrame(rows, columns=PANEL_COLUMNS))  # the panel first: a kill before
+            _save_state(state_path, t, params, buffer)  # the state's write redoes generation t, never loses it
             advance(k)
     panel = pd.DataFrame(rows, columns=PANEL_COLUMNS).sort_values(["seed", "rho", "generation", "metric"])
     return panel.reset_index(drop=True)

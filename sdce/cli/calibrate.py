@@ -7,8 +7,10 @@ from typing import Optional
 
 import typer
 
+from sdce.cli.budget import check_memory, retrain_bytes
 from sdce.cli.common import (
     ConfigOpt,
+    ForceOpt,
     abm_panel_with_progress,
     clean_errors,
     print_json,
@@ -39,6 +41,7 @@ def retrain(
     data_mode: str = typer.Option("replace", help="replace | accumulate."),
     size: str = typer.Option("small", help="tiny (tests) | small (CPU, default) | paper (GPU)."),
     out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/retrain/DOMAIN-SIZE]."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print {panel: records, path} as one JSON object."),
 ) -> None:
     """Recursive retraining: each generation a fresh model on (1-rho) fresh human data and rho synthetic data.
@@ -53,10 +56,12 @@ def retrain(
         cfg = make_retrain_config(domain=domain, rhos=rho, generations=generations, seeds=seeds, seed=seed, tau=tau,
                                   data_mode=data_mode, size=size)
         folder = out or Path("runs/retrain") / f"{cfg.domain}-{cfg.size}"
+        check_memory(f"the retraining run of {len(cfg.rhos)} ratios", lambda seeds, generations: retrain_bytes(
+            len(cfg.rhos), seeds, generations), seeds=cfg.seeds, generations=cfg.generations)
         with progress_bar() as progress:
             task = progress.add_task(f"retrain {cfg.domain} ({cfg.size})",
                                      total=len(cfg.rhos) * cfg.seeds * (cfg.generations + 1))
-            panel = run_retraining(cfg, folder, on_cells=lambda k: progress.advance(task, k))
+            panel = run_retraining(cfg, folder, on_cells=lambda k: progress.advance(task, k), force=force)
     figure = plot_panel(panel, folder / "panel.png", f"{cfg.domain}: tau={cfg.tau}, {cfg.data_mode}, {cfg.size}")
     if as_json:
         print_json({"panel": panel.to_dict("records"), "path": str(folder / "panel.csv"), "figure": str(figure)})

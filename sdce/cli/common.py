@@ -33,6 +33,7 @@ SubsidyOpt = typer.Option(None, "--subsidy", help="s per unit of perceived human
 WatermarkOpt = typer.Option(None, "--watermark", help="Watermark strength w, or 'optimal' (eq. 12).")
 CapOpt = typer.Option(None, "--royalty-cap", help="p̄, cap on the royalty charged.")
 TransferOpt = typer.Option(None, "--transfer", help="Lump sum per producer, levied on trainers.")
+ForceOpt = typer.Option(False, "--force", help="Clear an output folder that holds another run, instead of refusing it.")
 
 
 def print_json(value) -> None:
@@ -52,9 +53,18 @@ def parse_level(text: Optional[str], name: str) -> float | str | None:
 
 def with_policy_options(cfg: SDCEConfig, policy: Optional[str], subsidy: Optional[str], watermark: Optional[str],
                         royalty_cap: Optional[float], transfer: Optional[float]) -> SDCEConfig:
-    """Apply the policy options (`meanfield.equilibrium.with_policy`: 'optimal' is s* or w*)."""
+    """Apply the policy options (`meanfield.equilibrium.with_policy`: 'optimal' is s* or w*). A `--policy` whose
+    level is given neither here nor in the configuration is refused: it would run at level 0 and change nothing."""
     from meanfield.equilibrium import with_policy
+    from sdce.economics.policy import LEVEL_FIELDS
 
+    field = LEVEL_FIELDS.get(policy or "")
+    given = {"subsidy": subsidy, "watermark": watermark, "royalty_cap": royalty_cap, "transfer": transfer}
+    default = SDCEConfig.model_fields[field].default if field else None
+    if field and given[field] is None and getattr(cfg, field) == default:
+        optimal = ", or 'optimal'" if field in ("subsidy", "watermark") else ""
+        raise ConfigError(f"--policy {policy} needs its level: give --{field.replace('_', '-')} (a number >= 0"
+                          f"{optimal}) or set {field} in the --config file")
     return with_policy(cfg, policy=policy, subsidy=parse_level(subsidy, "subsidy"),
                        watermark=parse_level(watermark, "watermark"), royalty_cap=royalty_cap, transfer=transfer)
 

@@ -8,9 +8,11 @@ from typing import Optional
 import typer
 
 from sdce.atomic import write_text_atomic
+from sdce.cli.budget import abm_bytes, check_memory, meanfield_bytes
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
+    ForceOpt,
     PolicyOpt,
     SubsidyOpt,
     TransferOpt,
@@ -27,6 +29,7 @@ from sdce.cli.common import (
 )
 from sdce.config import REGIMES, load_config
 from sdce.errors import ConfigError, EquilibriumNotConverged
+from sdce.run_folder import RECORD, claim_folder
 from sdce.strict_json import dumps
 
 
@@ -43,14 +46,26 @@ def meanfield(
     transfer: Optional[float] = TransferOpt,
     theorem6: bool = typer.Option(False, "--theorem6", help="PMIR iterations to an eps-SDCE against eps."),
     out: Path = typer.Option(Path("runs/meanfield"), help="Folder for trajectory.csv, summary.json, figure."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the summary (the keys of `sdce run --json`)."),
 ) -> None:
     """The deterministic N -> infinity trajectory of the market (docs/model.md §9)."""
     if theorem6:
-        from meanfield.theorem6 import run_theorem6
+        from meanfield.theorem6 import check_design, run_theorem6
 
         with clean_errors():
+            stray = {"--regime": regime, "--grid": None if grid == "gaussian" else grid, "--policy": policy,
+                     "--subsidy": subsidy, "--watermark": watermark, "--royalty-cap": royalty_cap,
+                     "--transfer": transfer}
+            given = [name for name, value in stray.items() if value is not None]
+            if given:
+                raise ConfigError(f"--theorem6 runs the continuum PMIR without a policy on the Gaussian world; "
+                                  f"{', '.join(given)} would be ignored: drop {'it' if len(given) == 1 else 'them'}")
             cfg = load_config(config, regime="pmir", learning_rule=rule)
+            check_design(generations or 60)
+            check_memory("the continuum PMIR", meanfield_bytes, generations=generations or 60)
+            claim_folder(out, {"command": "sdce meanfield --theorem6", "config": cfg.model_dump(mode="json"),
+                               "generations": generations or 60}, RECORD, "a Theorem 6 run", force=force)
             with err.status("Theorem 6: continuum PMIR to its SDCE"):
                 result = run_theorem6(cfg, out, generations=generations or 60)
         if as_json:
@@ -62,16 +77,19 @@ def meanfield(
             stdout().print(f"figure: {out}/theorem6.png")
         return
     from meanfield.plots import plot_meanfield
-    from meanfield.solve import meanfield_frame, meanfield_summary, solve_meanfield
+    from meanfield.solve import check_meanfield, meanfield_frame, meanfield_summary, solve_meanfield
 
     with clean_errors():
         cfg = load_config(config, regime=regime, generations=generations, learning_rule=rule)
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
+        check_meanfield(cfg, grid)
+        check_memory("the mean-field limit", meanfield_bytes, generations=cfg.generations)
+        claim_folder(out, {"command": "sdce meanfield", "config": cfg.model_dump(mode="json"), "grid": grid}, RECORD,
+                     "a mean-field run", force=force)
         with err.status(f"mean-field limit ({grid}, {cfg.regime}, {cfg.learning_rule})"):
             result = solve_meanfield(cfg, grid)
     summary = meanfield_summary(cfg, result, grid)
-    out.mkdir(parents=True, exist_ok=True)
-    meanfield_frame(cfg, result).to_csv(out / "trajectory.csv")
+    write_text_atomic(out / "trajectory.csv", meanfield_frame(cfg, result).to_csv())
     write_text_atomic(out / "summary.json", dumps(summary.to_json(), indent=1))
     plot_meanfield(summary, out / "trajectory.png")
     if as_json:
@@ -96,15 +114,18 @@ def equilibrium(
     accept_unconverged: bool = typer.Option(False, "--accept-unconverged",
                                             help="Report a solve that did not settle instead of stopping (exit 1)."),
     out: Optional[Path] = typer.Option(None, help="Folder for types.csv (price and provenance by type)."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """The continuum SDCE (Definition 1): rho*, Q*, prices and provenance by type, welfare, s* and w*."""
-    from meanfield.equilibrium import not_converged_detail, solve_equilibrium
+    from meanfield.equilibrium import check_equilibrium, not_converged_detail, solve_equilibrium
 
     with clean_errors():
         cfg = with_policy_options(load_config(config, regime=regime), policy, subsidy, watermark, royalty_cap, transfer)
-        if starts < 1:
-            raise ConfigError(f"--starts: starts must be >= 1 (got {starts})")
+        check_equilibrium(cfg, starts, seed)
+        if out is not None:
+            claim_folder(out, {"command": "sdce equilibrium", "config": cfg.model_dump(mode="json"), "starts": starts,
+                               "seed": seed}, RECORD, "an equilibrium", force=force)
         with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
             result = solve_equilibrium(cfg, starts=starts, seed=seed)
         if not result.all_converged:
@@ -113,8 +134,7 @@ def equilibrium(
                                               f"{not_converged_detail(result)} (--accept-unconverged reports it)")
             err.print(f"[yellow]warning:[/yellow] not converged: {not_converged_detail(result)}", highlight=False)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        result.to_frame().to_csv(out / "types.csv", index=False)
+        write_text_atomic(out / "types.csv", result.to_frame().to_csv(index=False))
         write_text_atomic(out / "equilibrium.json", dumps(result.to_json(), indent=1))
     if as_json:
         print_json(result.to_json())
@@ -139,6 +159,7 @@ def compare(
     rules: str = typer.Option("mle,wgf", help="Learning rules of the ABM to compare (each against both limits)."),
     generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
     out: Path = typer.Option(Path("runs/compare"), help="Folder: runs.csv, paths.csv, summary.json, figures."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """ABM against the mean-field limit as N grows: errors, fitted N^-a with bootstrap intervals, figures."""
@@ -148,9 +169,12 @@ def compare(
         cfg = load_config(config, generations=generations)
         sizes = int_list(producers, "producers")
         rule_list = [r.strip() for r in rules.split(",") if r.strip()]
+        check_memory("the largest ABM run", abm_bytes, producers=max(sizes), trainers=cfg.n_trainers,
+                     generations=cfg.generations)
         with progress_bar() as progress:
             task = progress.add_task("ABM runs", total=len(sizes) * seeds * len(rule_list))
-            result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task))
+            result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task),
+                                 force=force)
     if as_json:
         print_json(result.to_json())
         return

@@ -7,7 +7,17 @@ from typing import Optional
 
 import typer
 
-from sdce.cli.common import ConfigOpt, clean_errors, float_list, print_json, print_table, progress_bar, stdout
+from sdce.cli.budget import abm_bytes, check_memory
+from sdce.cli.common import (
+    ConfigOpt,
+    ForceOpt,
+    clean_errors,
+    float_list,
+    print_json,
+    print_table,
+    progress_bar,
+    stdout,
+)
 from sdce.config import REGIMES, load_config
 from sdce.errors import ConfigError
 from sdce_abm.policy_sweep import policy_sweep, sweep_levels
@@ -26,6 +36,7 @@ def policy_sweep_command(
     regime: str = typer.Option("statutory", help="|".join(REGIMES)),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/policy_sweep"), help="Folder: sweep.csv (resumable), sweep.png."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Welfare against the level of a subsidy or watermark; the swept optimum beside s* (eq. 10) or w* (eq. 12)."""
@@ -33,11 +44,13 @@ def policy_sweep_command(
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
         cfg = load_config(config, regime=regime)
+        check_memory("an ABM run", abm_bytes, producers=cfg.n_producers, trainers=cfg.n_trainers,
+                     generations=cfg.generations)
         grid, closed_form = sweep_levels(cfg, policy, None if levels is None else float_list(levels, "levels"))
         with progress_bar() as progress:
             task = progress.add_task(f"{policy} sweep ({cfg.regime})", total=len(grid) * seeds)
             result = policy_sweep(cfg, policy, grid, range(seed, seed + seeds), out, closed_form,
-                                  on_run=lambda: progress.advance(task))
+                                  on_run=lambda: progress.advance(task), force=force)
     if as_json:
         print_json(result)
         return

@@ -21,6 +21,7 @@ from sdce.cli.common import (
 )
 from sdce.config import SDCEConfig, load_config
 from sdce.errors import ConfigError
+from sdce.run_folder import check_folder
 
 reproduce_app = typer.Typer(no_args_is_help=True,
                             help="Reproduce the paper's tables: ours beside the published.")
@@ -48,6 +49,7 @@ def reproduce_table2(
     from calibration.reproduce import retraining_panels, table2
 
     with clean_errors():
+        check_folder(out)
         domains = ("text", "images", "recsys")
         with progress_bar() as progress:
             panels = retraining_panels(domains, out, size, seeds, _retrain_progress(progress, domains, size, seeds))
@@ -67,6 +69,7 @@ def reproduce_table4(
     from calibration.reproduce import table4
 
     with clean_errors():
+        check_folder(out)
         with progress_bar() as progress:
             abm = abm_panel_with_progress(config, abm_seeds, seed, progress, out)
         long = table4(abm, out)
@@ -105,6 +108,7 @@ def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int],
 
     with clean_errors():
         cfg = load_config(config)
+        check_folder(out)
         chosen = seed_list(seeds)
         plan = design(cfg)
         with progress_bar() as progress:
@@ -182,8 +186,9 @@ def reproduce_all(
             raise ConfigError(f"--subsidy: expected a finite number >= 0 or 'optimal', got {subsidy!r}")
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers: must be >= 1 (got {workers})")
+        folder = check_folder(out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all"))
         with progress_bar() as progress:
-            done = reproduce_report(out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all"), quick,
+            done = reproduce_report(folder, quick,
                                     level, subsidy, workers, progress)
     console = stdout()
     for line in done.glance:

@@ -8,9 +8,11 @@ from typing import Optional
 import typer
 from rich.progress import Progress
 
+from sdce.cli.budget import abm_bytes, check_memory, collapse_bytes
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
+    ForceOpt,
     PolicyOpt,
     SubsidyOpt,
     TransferOpt,
@@ -25,13 +27,15 @@ from sdce.cli.common import (
 )
 from sdce.config import REGIMES, SDCEConfig, load_config
 from sdce.results import Trajectory
+from sdce.run_folder import RECORD, claim_folder
 from sdce_abm.output import finished_summary
 
 
-def _simulate(cfg: SDCEConfig, seed: int, out: Path, progress: Progress, label: str) -> dict:
+def _simulate(cfg: SDCEConfig, seed: int, out: Path, progress: Progress, label: str, force: bool = False) -> dict:
     from sdce_abm.model import SDCEModel
-    from sdce_abm.output import run_to_folder
+    from sdce_abm.output import claim_run_folder, run_to_folder
 
+    claim_run_folder(out, cfg, seed, force)
     task = progress.add_task(label, total=cfg.generations)
     model = SDCEModel(config=cfg, seed=seed)
     return run_to_folder(model, out, on_generation=lambda t: progress.update(task, completed=t))
@@ -65,6 +69,7 @@ def run(
     royalty_cap: Optional[float] = CapOpt,
     transfer: Optional[float] = TransferOpt,
     out: Path = typer.Option(Path("runs/run"), help="Run folder to write."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Run one simulation and write DIR/trajectory.csv, DIR/summary.json and DIR/trajectory.png."""
@@ -72,8 +77,10 @@ def run(
         cfg = load_config(config, regime=regime, n_producers=producers, n_trainers=trainers,
                           generations=generations)
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
+        check_memory("an ABM run", abm_bytes, producers=cfg.n_producers, trainers=cfg.n_trainers,
+                     generations=cfg.generations)
         with progress_bar() as progress:
-            result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})")
+            result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})", force)
     if any(result.numerics.values()):
         err.print(f"[yellow]warning:[/yellow] guarded numerics in this run: {result.numerics} (summary.json)",
                   highlight=False)
@@ -87,6 +94,7 @@ def regimes(
     config: Optional[Path] = ConfigOpt,
     seed: int = typer.Option(17, min=0, help="Seed shared by all regimes."),
     out: Path = typer.Option(Path("runs/regimes"), help="Folder: one run folder per regime plus a comparison."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print {regime: summary} as one JSON object."),
 ) -> None:
     """The main job: a Table I-scale simulation under every regime, with a comparison table and figure.
@@ -98,6 +106,10 @@ def regimes(
     results: dict[str, dict] = {}
     with clean_errors():
         base = load_config(config)
+        check_memory("an ABM run", abm_bytes, producers=base.n_producers, trainers=base.n_trainers,
+                     generations=base.generations)
+        claim_folder(out, {"command": "sdce regimes", "config": base.model_dump(mode="json"), "seed": seed}, RECORD,
+                     "a comparison of regimes", force=force)
         with progress_bar() as progress:
             for name in REGIMES:
                 cfg = base.replace(regime=name)
@@ -136,6 +148,9 @@ def collapse(
         cfg = make_collapse_config(family=family, components=components, human=human, rule=rule,
                                    train_time=train_time, rho=rho, tau=tau, samples=samples,
                                    generations=generations, reps=reps, dim=dim, data_mode=data_mode, seed=seed)
+        check_memory("the collapse chain", lambda samples, generations, reps: collapse_bytes(
+            samples, cfg.dim, generations, reps, cfg.data_mode == "accumulate"), samples=cfg.samples,
+            generations=cfg.generations, reps=cfg.reps)
         result = collapse_chain(cfg, progress=not as_json)
     if as_json:
         print_json(result)

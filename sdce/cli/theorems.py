@@ -8,8 +8,10 @@ from typing import Optional
 import typer
 
 from sdce.atomic import write_text_atomic
+from sdce.cli.budget import check_memory, theorem5_bytes
 from sdce.cli.common import (
     ConfigOpt,
+    ForceOpt,
     PolicyOpt,
     WatermarkOpt,
     clean_errors,
@@ -20,6 +22,8 @@ from sdce.cli.common import (
     with_policy_options,
 )
 from sdce.config import load_config
+from sdce.errors import ConfigError
+from sdce.run_folder import RECORD, claim_folder
 from sdce.strict_json import dumps
 
 
@@ -31,15 +35,22 @@ def theorem5(
     policy: Optional[str] = PolicyOpt,
     watermark: Optional[str] = WatermarkOpt,
     out: Path = typer.Option(Path("runs/theorem5"), help="Folder for theorem5.json and theorem5.png."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Theorem 5: variance of the running-mean provenance estimator against the Cramér–Rao bound 1/(T I)."""
-    from sdce.experiments.theorem5 import estimator_variance, plot_theorem5
+    from sdce.experiments.theorem5 import checked_design, estimator_variance, plot_theorem5
 
     with clean_errors():
+        if policy not in (None, "none", "disclosure", "watermark"):
+            raise ConfigError(f"--policy {policy}: Theorem 5 measures the provenance signals, which only "
+                              "disclosure and a watermark change; use none|disclosure|watermark")
         cfg = with_policy_options(load_config(config), policy, None, watermark, None, None)
-        result = estimator_variance(cfg, int_list(horizons, "horizons"), reps, seed)
-    out.mkdir(parents=True, exist_ok=True)
+        design = checked_design(int_list(horizons, "horizons"), reps)
+        check_memory("Theorem 5's signal streams", theorem5_bytes, reps=reps, producers=cfg.n_producers)
+        claim_folder(out, {"command": "sdce theorem5", "config": cfg.model_dump(mode="json"), "horizons": design,
+                           "reps": reps, "seed": seed}, RECORD, "a Theorem 5 run", force=force)
+        result = estimator_variance(cfg, design, reps, seed)
     write_text_atomic(out / "theorem5.json", dumps(result, indent=1))
     plot_theorem5(result, out / "theorem5.png")
     if as_json:
@@ -54,16 +65,20 @@ def theorem5(
 
 def theorem4(
     config: Optional[Path] = ConfigOpt,
-    grid: int = typer.Option(101, help="K, true types phi on a grid over [0, 1]."),
+    grid: int = typer.Option(101, min=2, help="K, true types phi on a grid over [0, 1]."),
     seed: int = typer.Option(0, min=0, help="Seed of the other producers' types."),
     out: Path = typer.Option(Path("runs/theorem4"), help="Folder for theorem4.csv, theorem4.json, theorem4.png."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Theorem 4: the gain from misreporting provenance when eq. (4) is paid on reports, by true type."""
     from sdce.experiments.theorem4 import run_theorem4
 
     with clean_errors():
-        result = run_theorem4(load_config(config), out, grid, seed)
+        cfg = load_config(config)
+        claim_folder(out, {"command": "sdce theorem4", "config": cfg.model_dump(mode="json"), "grid": grid,
+                           "seed": seed}, RECORD, "a Theorem 4 run", force=force)
+        result = run_theorem4(cfg, out, grid, seed)
     if as_json:
         print_json(result)
         return

@@ -250,7 +250,7 @@ def run_theorem4(cfg: SDCEConfig, out: Path, grid: int = 101, seed: int = 0) -> 
     table, summary = theorem4_result(cfg, grid, seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(table).to_csv(out / "theorem4.csv", index=False)
+    write_text_atomic(out / "theorem4.csv", pd.DataFrame(table).to_csv(index=False))
     write_text_atomic(out / "theorem4.json", dumps(summary, indent=1))
     plot_theorem4(table, summary, out / "theorem4.png")
     return summary

@@ -21,14 +21,20 @@ from sdce.errors import ConfigError
 from sdce.population import draw_producer_types
 
 
-def estimator_variance(cfg: SDCEConfig, horizons: Sequence[int], reps: int = 2000, seed: int = 0) -> dict:
-    """Variance of the running-mean estimate and the bound 1/(T I) at each T; ratio, fitted slope, bias."""
+def checked_design(horizons: Sequence[int], reps: int) -> list[int]:
+    """The horizons, sorted, once they and `reps` are valid; else ConfigError naming the option."""
     given = list(horizons)
     horizons = sorted(int(t) for t in given)
     if not horizons or horizons[0] < 1 or len(set(horizons)) < len(horizons):
         raise ConfigError(f"theorem5: horizons must be distinct integers >= 1, got {given}")
     if reps < 2:
         raise ConfigError(f"theorem5: reps must be >= 2, got {reps}")
+    return horizons
+
+
+def estimator_variance(cfg: SDCEConfig, horizons: Sequence[int], reps: int = 2000, seed: int = 0) -> dict:
+    """Variance of the running-mean estimate and the bound 1/(T I) at each T; ratio, fitted slope, bias."""
+    horizons = checked_design(horizons, reps)
     rng = np.random.default_rng(seed)
     phi = draw_producer_types(cfg, rng).phi_bar
     noise_var = float(signal_variance(cfg.signal_sd, cfg.levers().psi))
