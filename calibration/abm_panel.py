@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from sdce.atomic import write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.errors import ConfigError
 from sdce.paper.published import TABLE_IV_RHOS
@@ -48,5 +49,5 @@ def table4_abm_panel(cfg: SDCEConfig, seeds: int, first_seed: int, out: Path,
         raise ConfigError(f"ABM seeds per rho must be >= 1; got {seeds}")
     frame = abm_collapse_panel(cfg, TABLE_IV_RHOS, range(first_seed, first_seed + seeds), on_run=on_run)
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "abm_panel.csv", index=False)
+    write_text_atomic(out / "abm_panel.csv", frame.to_csv(index=False))
     return frame

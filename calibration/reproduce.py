@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from calibration.ols import collapse_law_ols, pooled_fixed_effects
 from calibration.retrain.loop import make_retrain_config, run_retraining
+from sdce.atomic import save_figure_atomic, write_text_atomic
 from sdce.paper.published import SOURCE, STATED, TABLE_II, TABLE_IV, TABLE_IV_GENERATIONS, TABLE_IV_RHOS, table4_panel
 
 # Our source -> (its metric for eq. 13, the paper's Table II row it stands beside)
@@ -77,9 +78,9 @@ def table2(panels: dict[str, pd.DataFrame], abm_panel: pd.DataFrame, out: Path) 
                          "paper row": paper.label, "paper b": paper.b, "paper se": paper.se_hac,
                          "gap": float("nan"), "gap_z": float("nan")})
     table = pd.DataFrame(rows)
-    table.to_csv(out / "table2.csv", index=False)
+    write_text_atomic(out / "table2.csv", table.to_csv(index=False))
     lag = fits["abm"]["lag_rule"]
-    (out / "table2.md").write_text(
+    write_text_atomic(out / "table2.md",
         "# Table II: reduced-form collapse-rate exponent b-hat (eq. 13)\n\n"
         f"OLS of the cell-mean log metric on t·rho² (t = 1..T), HAC errors ({lag} for n = 50). b > 0 means "
         "collapse (for Q_t/Q_0 it is minus the slope, as in eq. 15). gap = ours − paper; gap_z = gap / "
@@ -99,7 +100,7 @@ def table4(abm_panel: pd.DataFrame, out: Path) -> pd.DataFrame:
             rows.append({"t": t, "rho": rho, "ours": mean, "ours sd": sd, "paper": TABLE_IV[t][j],
                          "gap": mean - TABLE_IV[t][j]})
     long = pd.DataFrame(rows)
-    long.to_csv(out / "table4.csv", index=False)
+    write_text_atomic(out / "table4.csv", long.to_csv(index=False))
     fit_ours = collapse_law_ols(abm_panel, "relative_quality")
     fit_paper = collapse_law_ols(table4_panel(), "relative_quality")
     fits = pd.DataFrame([
@@ -110,11 +111,11 @@ def table4(abm_panel: pd.DataFrame, out: Path) -> pd.DataFrame:
         {"fit of eq. (15)": "paper's stated eq. (15)", "b": STATED["eq15"]["b"], "se_hac": float("nan"),
          "r2": STATED["eq15"]["r2"], "n": None},
     ])
-    fits.to_csv(out / "table4_fit.csv", index=False)
+    write_text_atomic(out / "table4_fit.csv", fits.to_csv(index=False))
     wide = long.assign(cell=[f"{o:.3f} ({p:.3f})" for o, p in zip(long["ours"], long["paper"])]).pivot(
         index="t", columns="rho", values="cell")
     wide.columns = [f"rho = {c:g}" for c in wide.columns]
-    (out / "table4.md").write_text(
+    write_text_atomic(out / "table4.md",
         "# Table IV: relative quality Q_t(rho)/Q_0, ours (paper)\n\n"
         "Ours: the ABM with rho held fixed (`fixed_rho`), mean over seeds; the paper's value in brackets "
         f"({SOURCE}, Table IV).\n\n" + markdown(wide.reset_index()) + "\n## Fits of eq. (15)\n\n" + markdown(fits)
@@ -133,4 +134,4 @@ def plot_table4(long: pd.DataFrame, path: Path) -> None:
         ax.plot(x, np.log(g["paper"]), "x--", color=line.get_color(), alpha=0.6)
     ax.set(xlabel="t ρ²", ylabel="log Q_t / Q_0", title="Table IV: ours (o) and the paper's (x)")
     ax.legend(fontsize=7)
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, 120)

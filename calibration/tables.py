@@ -29,6 +29,7 @@ from calibration.runs import (
     TABLE5_POLICIES,
     TRANSFER_FRACTION,
 )
+from sdce.atomic import save_figure_atomic, write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.paper.published import SOURCE, STATED, TABLE_III, TABLE_V, OutcomeRow
 
@@ -167,11 +168,11 @@ def table3(runs: pd.DataFrame, out: Path, cfg: SDCEConfig | None = None) -> dict
     chain = [["pmir"], ["shapley"], ["statutory"], ["unregulated"]]
     checks = [ordering(frame, "regime", "Q_rel", chain), ordering(frame, "regime", "dW", chain)]
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "table3.csv", index=False)
-    summary.to_csv(out / "table3_summary.csv", index=False)
+    write_text_atomic(out / "table3.csv", frame.to_csv(index=False))
+    write_text_atomic(out / "table3_summary.csv", summary.to_csv(index=False))
     labels = {k: v.label for k, v in TABLE_III.items()}
     lines = [f"- {describe(c)}" for c in checks]
-    (out / "table3.md").write_text(
+    write_text_atomic(out / "table3.md",
         f"# Table III: generation-T outcomes across regimes, ours (paper)\n\n{_settings_md(runs, cfg)} "
         "Q (rel.) is Q_T over the `unregulated` Q_T of the same seed; W2 = W2(q̄_T, p) on the held-out probe; "
         "ΔW = W_T − W_T(unregulated), same seed. `intermediary` is our extra row (no paper value).\n\n"
@@ -191,8 +192,8 @@ def table5(runs: pd.DataFrame, out: Path, cfg: SDCEConfig | None = None, policy_
     checks = [ordering(frame, "policy", "dW", [["subsidy"], ["disclosure"], ["none", "royalty-cap", "transfer"]])]
     levels = runs[runs["regime"] == policy_regime].groupby("policy")["level"].first()
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "table5.csv", index=False)
-    summary.to_csv(out / "table5_summary.csv", index=False)
+    write_text_atomic(out / "table5.csv", frame.to_csv(index=False))
+    write_text_atomic(out / "table5_summary.csv", summary.to_csv(index=False))
     labels = {k: v.label for k, v in TABLE_V.items()}
     lines = [f"- {describe(checks[0])}"]
     stated = STATED["subsidy"]
@@ -204,7 +205,7 @@ def table5(runs: pd.DataFrame, out: Path, cfg: SDCEConfig | None = None, policy_
                      f"{stated['rho_reduction']:.1%} lower), quality cost {q_cost:+.1%} (paper: "
                      f"{stated['quality_cost']:.1%}).")
     level_text = "; ".join(f"{p} {levels[p]:.4g}" for p in ("subsidy", "royalty-cap", "transfer") if p in levels)
-    (out / "table5.md").write_text(
+    write_text_atomic(out / "table5.md",
         f"# Table V: policies on the {policy_regime} regime at generation T, ours (paper)\n\n"
         f"{_settings_md(runs, cfg)} Q (rel.) is over the `unregulated` Q_T of the same seed (as the paper's 1.231 "
         f"for no intervention); Δwelfare = W_T − W_T(no intervention), same seed. Levels: "
@@ -231,8 +232,8 @@ def theorem2(runs: pd.DataFrame, out: Path) -> pd.DataFrame:
         residual_sd=("residual", "std"), n=("seed", "size")).reset_index()
     table["residual / abs W"] = table["residual"] / table["W"].abs()
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "theorem2.csv", index=False)
-    (out / "theorem2.md").write_text(
+    write_text_atomic(out / "theorem2.csv", table.to_csv(index=False))
+    write_text_atomic(out / "theorem2.md",
         "# Theorem 2: realized against decomposed welfare at generation T\n\n"
         "W = W_prod + W_cons − L_coll − L_info − policy costs (the decomposition; W_cons with collapse-free "
         "quality); realized W uses the actual quality. Theorem 2's claim that the cross terms vanish means residual = "
@@ -248,7 +249,7 @@ def theorem2(runs: pd.DataFrame, out: Path) -> pd.DataFrame:
         ax.set_xticks(x, table["row"], rotation=35, ha="right", fontsize=8)
         ax.set_title(title)
     left.legend(fontsize=8)
-    fig.savefig(out / "theorem2.png", dpi=120)
+    save_figure_atomic(fig, out / "theorem2.png", 120)
     return table
 
 
@@ -266,7 +267,7 @@ def plot_outcomes(summary: pd.DataFrame, key: str, labels: Mapping[str, str], ti
         ax.set_title(label)
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, 120)
 
 
 # -- `sdce reproduce all` --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sdce.atomic import save_figure_atomic
 from sdce.figures import plot_summaries
 from sdce.results import Comparison, Trajectory
 
@@ -47,7 +48,7 @@ def plot_errors(result: Comparison, path: Path) -> None:
         ax.set(title=LABELS[metric], xlabel="producers N")
         ax.legend(fontsize=7)
     fig.suptitle(f"ABM -> mean field: median over {result.seeds} seeds; dashed: fitted N^-a")
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, 110)
 
 
 def plot_trajectories(paths: pd.DataFrame, limits: dict, rules, path: Path) -> None:
@@ -69,4 +70,4 @@ def plot_trajectories(paths: pd.DataFrame, limits: dict, rules, path: Path) -> N
                         label=f"mean field, {limit} limit")
             ax.set(title=f"ABM rule {rule}: {titles[metric]}", xlabel="generation")
             ax.legend(fontsize=7)
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, 110)

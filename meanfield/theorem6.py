@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from meanfield.solve import solve_meanfield
-from sdce.atomic import write_text_atomic
+from sdce.atomic import save_figure_atomic, write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.errors import ConfigError
 
@@ -78,7 +78,7 @@ def run_theorem6(cfg: SDCEConfig, out: Path, generations: int = 60, epsilons=EPS
     ax2.loglog(eps[ok], ref, "--", color="0.5", label="claimed slope -2")
     ax2.set(title="Theorem 6: iterations to an ε-SDCE", xlabel="ε", ylabel="iterations")
     ax2.legend()
-    fig.savefig(out / "theorem6.png", dpi=110)
+    save_figure_atomic(fig, out / "theorem6.png", 110)
     return {"epsilon": eps.tolist(), "iterations": iterations.tolist(), "slope": slope,
             "claimed_slope": CLAIMED_SLOPE, "rounds": int(len(distance)), "generations": generations,
             "epsilon_floor": floor,

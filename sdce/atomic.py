@@ -23,3 +23,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """`path.write_text(text)`, atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def save_figure_atomic(fig, path: Path, dpi: int) -> None:
+    """`fig.savefig(path)` (a Matplotlib Figure), atomically; the format is the suffix of `path`."""
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".")))

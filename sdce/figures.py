@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from sdce.atomic import save_figure_atomic
 from sdce.results import Trajectory
 
 PANELS = (("rho", r"contamination $\rho_t$"), ("quality", r"mean quality $Q_t$"),
@@ -28,4 +29,4 @@ def plot_summaries(summaries: dict[str, Trajectory], title: str, path: Path, sty
         if len(summaries) > 1:
             ax.legend()
     fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, 110)

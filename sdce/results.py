@@ -88,10 +88,13 @@ class Trajectory:
     seed: int | None
     level: str = "abm"
     grid: str | None = None
+    intermediary_formed: list[bool] | None = None  # under `intermediary`: whether it formed, by generation (S >= 0)
 
     def to_json(self) -> dict:
         """The summary `sdce run --json` and `sdce meanfield --json` print (and summary.json holds)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("level", "grid")}
+        if self.intermediary_formed is None:
+            del out["intermediary_formed"]
         if self.level != "abm":
             out |= {"level": self.level, "grid": self.grid, "learning_rule": self.config["learning_rule"]}
         return out

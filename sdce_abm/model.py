@@ -93,6 +93,8 @@ class SDCEModel(mesa.Model):
                 "kl": "kl_public", "w2": "w2_public", "w2_moments": "w2_moments",
                 **{k: lambda m, k=k: m.welfare[k] for k in WELFARE_KEYS},
                 "phi": lambda m: m.producer_state.phi.copy(),
+                **({"intermediary_formed": lambda m: bool(m.settlement.detail.formed)}
+                   if cfg.regime == "intermediary" else {}),
             },
             agenttype_reporters={Trainer: {"quality": "quality", "fidelity": "fidelity"}},
         )

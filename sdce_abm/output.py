@@ -25,7 +25,8 @@ def trajectory(model: SDCEModel) -> pd.DataFrame:
     """One row per generation 0..t: the model reporters, quantiles of provenance phi, and each trainer's quality
     and fidelity D_j (`quality_j<k>`, `fidelity_j<k>`)."""
     reporters = model.datacollector.get_model_vars_dataframe()
-    frame = reporters[list(TRAJECTORY_COLUMNS)].copy()
+    frame = reporters[[*TRAJECTORY_COLUMNS, *(["intermediary_formed"] if "intermediary_formed" in reporters else [])]
+                      ].copy()
     frame.index.name = "generation"
     phi = np.stack(reporters["phi"].to_numpy())
     for q in (10, 50, 90):
@@ -47,8 +48,9 @@ def summary(model: SDCEModel) -> Trajectory:
     welfare["W_discounted"] = float(discount @ frame["W"].to_numpy())
     welfare["W_realized_discounted"] = float(discount @ frame["W_realized"].to_numpy())
     paths = {k: frame["W" if k == "welfare_path" else k].tolist() for k in PATHS}
+    formed = frame["intermediary_formed"].astype(bool).tolist() if "intermediary_formed" in frame else None
     return Trajectory(**paths, welfare=welfare, w2_probe_floor=model.w2_floor, numerics=dict(model.numerics),
-                      config=cfg.model_dump(mode="json"), seed=model.seed)
+                      config=cfg.model_dump(mode="json"), seed=model.seed, intermediary_formed=formed)
 
 
 def run_record(cfg: SDCEConfig, seed: int) -> dict:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sdce.atomic import save_figure_atomic
 from sdce.figures import plot_summaries
 from sdce.results import Trajectory
 
@@ -38,7 +39,7 @@ def plot_trajectory(frame: pd.DataFrame, phi: pd.Series, w2_floor: float, title:
     axes[1, 1].hist(phi.iloc[-1], bins=bins, alpha=0.5, label=f"generation {gen[-1]}")
     axes[1, 1].set(title=r"producer provenance $\phi_i$", xlabel=r"$\phi$", ylabel="producers")
     axes[1, 1].legend()
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, 110)
 
 
 def plot_regime_comparison(results: dict[str, Trajectory], path: Path) -> None:
@@ -61,4 +62,4 @@ def plot_learning(curves: pd.DataFrame, path: Path) -> None:
             ax.axvline(s, color="0.85", lw=0.8, zorder=0)
         ax.set(title=title, xlabel="market round (grey: a new generation)")
     fig.suptitle("PMIR learning curves (Algorithm 1)")
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, 110)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sdce.atomic import save_figure_atomic
 from sdce.config import SDCEConfig
 from sdce.errors import ConfigError
 from sdce.result_log import appended, read_log, write_log
@@ -106,4 +107,4 @@ def plot_sweep(by_level: pd.DataFrame, policy: str, best: float, closed_form: fl
                                                               f"= {closed_form:.4g}")
     ax.set(xlabel=f"{policy} level", ylabel="welfare per unit of content", title=f"policy sweep: {policy}")
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, 120)

@@ -332,3 +332,15 @@ def test_bad_input_raises_config_error_naming_parameter(values, names):
 def test_valid_config_is_accepted():
     cfg = make_collapse_config(rho=0.0, tau=1.0, samples=2, dim=1, family="gmm", rule="mle")
     assert (cfg.rho, cfg.samples, cfg.family) == (0.0, 2, "gmm")
+
+
+def test_gmm_chain_at_low_temperature_keeps_valid_weights():
+    """At tau = 0.1 the tempered samples fall on one component; EM's weights must still sum to 1, not 1 + K 1e-12 / n
+    (numpy's multinomial refused that: a traceback from `sdce collapse --family gmm --tau 0.1`)."""
+    from sdce.dataworld.mixture import fit_gmm
+
+    x = np.random.default_rng(0).normal(size=(100, 1)) * 1e-3
+    q = fit_gmm(x, 3, 30, np.random.default_rng(1))
+    assert q.weights.sum() <= 1.0 and np.all(q.weights >= 0)
+    result = collapse_chain(make_collapse_config(family="gmm", tau=0.1, reps=2, generations=10), progress=False)
+    assert np.all(np.isfinite(result["kl"])) and result["cov_trace"][-1] < result["cov_trace"][0]

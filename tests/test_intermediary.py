@@ -330,3 +330,30 @@ def test_continuum_intermediary_balances_and_responds_to_the_unit_price():
     paid = out["price"] > 0
     assert paid.any() and np.all(out["policy_cost"][paid] == pytest.approx(0.001))
     assert np.all(out["policy_cost"][~paid] == 0)
+
+
+def test_the_run_says_when_the_intermediary_did_not_form(tmp_path):
+    """`intermediary_formed` in summary.json is False exactly in the generations where producers were paid nothing
+    (no tariff, open scraping), and `sdce run` says so."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sdce.cli import app
+
+    cfg = tmp_path / "small.toml"
+    cfg.write_text("n_producers = 48\nn_trainers = 3\ngenerations = 4\nprobe_size = 64\n")
+    result = CliRunner().invoke(app, ["run", "--config", str(cfg), "--regime", "intermediary", "--seed", "1",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    formed = summary["intermediary_formed"]
+    assert len(formed) == 5 and not all(formed) and any(formed)  # this configuration forms from generation 2 on
+    model = SDCEModel(seed=1, regime="intermediary", n_producers=48, n_trainers=3, generations=4, probe_size=64)
+    paid = [model.ledger[-1]["received_by_producers"]]
+    while model.running:
+        model.step()
+        paid.append(model.ledger[-1]["received_by_producers"])
+    assert [p > 0 for p in paid] == formed
+    unformed = [t for t, f in enumerate(formed) if not f]
+    assert f"did not form in generation(s) {unformed}" in result.output.replace("\n", " ")

@@ -8,6 +8,8 @@ import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sdce.atomic import save_figure_atomic
+
 LABELS = {"perplexity": "held-out perplexity", "train_loss": "training loss (NLL per unit)",
           "frechet": "Fréchet distance (fixed features)", "concentration": "concentration",
           "tail_coverage": "long-tail coverage", "nll": "held-out NLL", "relative_quality": "Q_t / Q_0"}
@@ -34,5 +36,5 @@ def plot_panel(panel: pd.DataFrame, path: Path, title: str = "") -> Path:
     axes[0].legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, 120)
     return path

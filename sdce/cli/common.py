@@ -69,6 +69,16 @@ def with_policy_options(cfg: SDCEConfig, policy: Optional[str], subsidy: Optiona
                        watermark=parse_level(watermark, "watermark"), royalty_cap=royalty_cap, transfer=transfer)
 
 
+def warn_if_inert(cfg: SDCEConfig) -> None:
+    """Say so when the configuration's policy changes no decision under its regime (`sdce.regimes.policy_acts`)."""
+    from sdce.regimes import policy_acts
+
+    if not policy_acts(cfg.regime, cfg.policy):
+        err.print(f"[yellow]warning:[/yellow] policy {cfg.policy!r} changes no decision under {cfg.regime!r} "
+                  "(trainers there do not choose bundles on perceived provenance): outcomes equal the run without it, "
+                  "apart from its resource cost (docs/model.md §7)", highlight=False)
+
+
 @contextmanager
 def clean_errors() -> Iterator[None]:
     """Bad input and failed numerics end with one readable line and a non-zero exit, never a traceback."""

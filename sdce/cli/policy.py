@@ -17,6 +17,7 @@ from sdce.cli.common import (
     print_table,
     progress_bar,
     stdout,
+    warn_if_inert,
 )
 from sdce.config import REGIMES, load_config
 from sdce.errors import ConfigError
@@ -46,6 +47,7 @@ def policy_sweep_command(
         cfg = load_config(config, regime=regime)
         check_memory("an ABM run", abm_bytes, producers=cfg.n_producers, trainers=cfg.n_trainers,
                      generations=cfg.generations)
+        warn_if_inert(cfg.replace(policy=policy, **({policy: 0.0} if policy in ("subsidy", "watermark") else {})))
         grid, closed_form = sweep_levels(cfg, policy, None if levels is None else float_list(levels, "levels"))
         with progress_bar() as progress:
             task = progress.add_task(f"{policy} sweep ({cfg.regime})", total=len(grid) * seeds)

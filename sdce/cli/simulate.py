@@ -23,6 +23,7 @@ from sdce.cli.common import (
     print_table,
     progress_bar,
     stdout,
+    warn_if_inert,
     with_policy_options,
 )
 from sdce.config import REGIMES, SDCEConfig, load_config
@@ -79,8 +80,13 @@ def run(
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
         check_memory("an ABM run", abm_bytes, producers=cfg.n_producers, trainers=cfg.n_trainers,
                      generations=cfg.generations)
+        warn_if_inert(cfg)
         with progress_bar() as progress:
             result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})", force)
+    unformed = [t for t, formed in enumerate(result.intermediary_formed or []) if not formed]
+    if unformed:
+        err.print(f"[yellow]note:[/yellow] the intermediary did not form in generation(s) {unformed} (surplus S < 0: "
+                  "no tariff, open scraping; `intermediary_formed` in summary.json)", highlight=False)
     if any(result.numerics.values()):
         err.print(f"[yellow]warning:[/yellow] guarded numerics in this run: {result.numerics} (summary.json)",
                   highlight=False)
@@ -138,6 +144,7 @@ def collapse(
     reps: Optional[int] = typer.Option(None, help="Independent replications."),
     dim: Optional[int] = typer.Option(None, help="d, dimension."),
     data_mode: Optional[str] = typer.Option(None, help="replace|accumulate."),
+    sinkhorn_epsilon: Optional[float] = typer.Option(None, help="Entropic epsilon of the Sinkhorn W2 (mixtures)."),
     seed: Optional[int] = typer.Option(None, help="Seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-generation means as one JSON object."),
 ) -> None:
@@ -147,7 +154,8 @@ def collapse(
     with clean_errors():
         cfg = make_collapse_config(family=family, components=components, human=human, rule=rule,
                                    train_time=train_time, rho=rho, tau=tau, samples=samples,
-                                   generations=generations, reps=reps, dim=dim, data_mode=data_mode, seed=seed)
+                                   generations=generations, reps=reps, dim=dim, data_mode=data_mode,
+                                   sinkhorn_epsilon=sinkhorn_epsilon, seed=seed)
         check_memory("the collapse chain", lambda samples, generations, reps: collapse_bytes(
             samples, cfg.dim, generations, reps, cfg.data_mode == "accumulate"), samples=cfg.samples,
             generations=cfg.generations, reps=cfg.reps)

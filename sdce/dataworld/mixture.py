@@ -139,5 +139,5 @@ def fit_gmm(x: np.ndarray, components: int, iterations: int, rng: np.random.Gene
         means = (resp.T @ x) / nk[:, None]
         diff = x[None] - means[:, None]
         covs = np.einsum("nk,kni,knj->kij", resp, diff, diff) / nk[:, None, None] + COV_RIDGE * np.eye(d)
-        q = Mixture(nk / n, means, covs)
+        q = Mixture(nk / nk.sum(), means, covs)  # nk / n would sum to 1 + K 1e-12 / n: above 1 for a lone component
     return q

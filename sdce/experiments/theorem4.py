@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from sdce.atomic import write_text_atomic
+from sdce.atomic import save_figure_atomic, write_text_atomic
 from sdce.config import SDCEConfig
 from sdce.economics.producers import producer_surplus, provenance_best_response
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality
@@ -239,7 +239,7 @@ def plot_theorem4(table: dict[str, np.ndarray], summary: dict, path: Path) -> Pa
     ax_rho.set(xlabel="market contamination rho", ylabel="gain from the best misreport", title="by market rho")
     ax_rho.legend(fontsize=8)
     fig.suptitle("Theorem 4: reports paid as if true (eq. 4 on phi_hat)")
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, 120)
     return path
 
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from sdce.atomic import save_figure_atomic
 from sdce.config import SDCEConfig
 from sdce.economics.signals import fisher_information, running_mean, signal_variance
 from sdce.errors import ConfigError
@@ -63,5 +64,5 @@ def plot_theorem5(result: dict, path: Path) -> Path:
     ax.set(xlabel="signals T", ylabel="variance of the provenance estimate",
            title=f"Theorem 5: fitted slope {slope} (bound: -1)")
     ax.legend()
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, 120)
     return path

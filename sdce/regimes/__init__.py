@@ -18,4 +18,10 @@ def regime_module(name: str) -> ModuleType:
     return REGISTRY[name]
 
 
-__all__ = ["Market", "Offer", "Perception", "Settlement", "REGISTRY", "regime_module"]
+def policy_acts(regime: str, policy: str) -> bool:
+    """Whether `policy` changes any outcome under `regime` beyond its resource cost (docs/model.md §7): a subsidy, a
+    cap, disclosure or a watermark acts only where trainers choose bundles on perceived provenance."""
+    return policy in regime_module(regime).ACTING_POLICIES
+
+
+__all__ = ["Market", "Offer", "Perception", "Settlement", "REGISTRY", "policy_acts", "regime_module"]

@@ -6,6 +6,10 @@ from __future__ import annotations
 from sdce.economics.intermediary import intermediary_settlement
 from sdce.regimes.base import Market, Offer, Settlement, all_offered
 
+# the policies that change an outcome here: the tariff prices the delivered provenance itself, so only the transfer's
+# payments change
+ACTING_POLICIES = frozenset({"none", "transfer"})
+
 
 def settle(market: Market) -> Settlement:
     m, cfg = market, market.cfg

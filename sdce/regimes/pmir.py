@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from sdce.regimes.base import Market, Settlement
 
+# the policies that change an outcome here: through the reward, the signals and the posted prices
+ACTING_POLICIES = frozenset({"none", "subsidy", "disclosure", "royalty-cap", "transfer", "watermark"})
+
 
 def settle(market: Market) -> Settlement:
     """The rounds' payments, posted-price outlays (eq. 3) and marginal revenue, carried in `market.demand`."""

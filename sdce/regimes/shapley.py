@@ -7,6 +7,9 @@ from sdce.economics.ledger import leave_one_out_outlays, marginal_product_outlay
 from sdce.economics.payments import shapley_marginal_payments, shapley_marginal_revenue, shapley_payments
 from sdce.regimes.base import Market, Offer, Settlement, all_offered
 
+# the policies that change an outcome here: trainers use all content offered, so only the transfer's payments change
+ACTING_POLICIES = frozenset({"none", "transfer"})
+
 
 def settle(market: Market) -> Settlement:
     m = market

@@ -14,6 +14,9 @@ from sdce.economics.technology import elasticities
 from sdce.regimes.base import Market, Offer, Perception, Settlement
 from sdce.xp import array_namespace
 
+# the policies that change an outcome here: every instrument acts on the bundle demand or the payments
+ACTING_POLICIES = frozenset({"none", "subsidy", "disclosure", "royalty-cap", "transfer", "watermark"})
+
 NEWTON_TOL = 1e-5  # the continuum's Newton solve: max |residual| of the log aggregates (float32)
 NEWTON_MAX_ITERATIONS = 100
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from sdce.regimes.base import Market, Offer, Settlement, all_offered
 from sdce.xp import array_namespace
 
+# the policies that change an outcome here: trainers take all content, so only the transfer's payments change
+ACTING_POLICIES = frozenset({"none", "transfer"})
+
 
 def settle(market: Market) -> Settlement:
     xp = array_namespace(market.bundles)
