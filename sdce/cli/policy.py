@@ -21,6 +21,7 @@ from sdce.cli.common import (
 )
 from sdce.config import REGIMES, load_config
 from sdce.errors import ConfigError
+from sdce.run_folder import check_folder
 from sdce_abm.policy_sweep import policy_sweep, sweep_levels
 
 policy_app = typer.Typer(no_args_is_help=True,
@@ -45,6 +46,7 @@ def policy_sweep_command(
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
         cfg = load_config(config, regime=regime)
+        check_folder(out)  # before the closed-form solve of `sweep_levels`
         check_memory("an ABM run", abm_bytes, producers=cfg.n_producers, trainers=cfg.n_trainers,
                      generations=cfg.generations)
         warn_if_inert(cfg.replace(policy=policy, **({policy: 0.0} if policy in ("subsidy", "watermark") else {})))
