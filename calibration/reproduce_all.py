@@ -35,6 +35,7 @@ from sdce.config import SDCEConfig, config_toml, load_config
 from sdce.experiments.theorem4 import run_theorem4
 from sdce.experiments.theorem5 import estimator_variance, plot_theorem5
 from sdce.paper.published import TABLE_IV_RHOS
+from sdce.run_folder import RECORD, claim_folder
 
 ABM_FIRST_SEED = 17  # first seed of the fixed-rho ABM panel of Tables II and IV, as `sdce reproduce table4`
 
@@ -146,14 +147,16 @@ class ReportOutcome(NamedTuple):
 
 
 def reproduce_report(folder: Path, quick: bool, level: float | str | None, subsidy: str, workers: int | None,
-                     progress: Progress) -> ReportOutcome:
+                     progress: Progress, force: bool = False) -> ReportOutcome:
     """`sdce reproduce all`: every section into `folder`, then report.md with a header that says what was run.
-    `quick` is the first look (`REPORT_SIZES["quick"]`); `subsidy` is how the user gave Table V's `level`."""
+    `quick` is the first look (`REPORT_SIZES["quick"]`); `subsidy` is how the user gave Table V's `level`. The
+    folder is claimed first (`sdce.run_folder`): one of another report is refused, or cleared with `force`."""
     size = REPORT_SIZES["quick" if quick else "default"]
     start = time.perf_counter()
     cfg = load_config(None, **size["config"])
     chosen = seed_list(size["seeds"])
-    folder.mkdir(parents=True, exist_ok=True)
+    claim_folder(folder, {"command": "sdce reproduce all", "config": cfg.model_dump(mode="json"), "subsidy": subsidy},
+                 RECORD, "a report", force=force)
     write_text_atomic(folder / "config.toml", config_toml(cfg))
     sections = ReportSections(folder, {"config": config_toml(cfg), "subsidy": subsidy})
     glance: list[str] = []

@@ -99,20 +99,35 @@ def _flat(prefix: str, values: Mapping) -> dict:
     return {f"{prefix}.{k}": v for k, v in values.items()}
 
 
+def _neutral(cfg: SDCEConfig) -> SDCEConfig:
+    """`cfg` without its regime and policy: what the runs of a tables folder share."""
+    return cfg.replace(regime="unregulated", policy="none", subsidy=0.0, watermark=0.0, royalty_cap=math.inf,
+                       transfer=0.0)
+
+
+def claim_tables_folder(out: Path, cfg: SDCEConfig, extra: Mapping | None = None, force: bool = False) -> None:
+    """Claim `out` for the tables of `cfg` (`settings.json`, merged by every table that writes there: the
+    configuration without its regime and policy, plus `extra`); `force` clears a folder of another configuration."""
+    record = {**_flat("config", _neutral(cfg).model_dump(mode="json")), **(extra or {})}
+    claim_folder(Path(out), record, "settings.json", "runs", merge=True, force=force)
+
+
 def _read_log(path: Path) -> pd.DataFrame:
     return read_log(path, LOG_COLUMNS)
 
 
 def simulate(cfg: SDCEConfig, seeds: Sequence[int], out: Path, *, regimes: Sequence[str] = (),
              policies: Sequence[str] = (), subsidy: float | None = None, policy_regime: str = "pmir",
-             workers: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+             workers: int | None = None, on_progress: Callable[[int, int], None] | None = None,
+             force: bool = False) -> pd.DataFrame:
     """Run (or resume) the runs Tables III and V need; returns them, one row per (regime, policy, seed).
 
     Table III: each regime in `regimes` without a policy. Table V: each policy in `policies` on `policy_regime`,
     the subsidy at `subsidy` (s*; the CLI resolves it as `sdce run --subsidy optimal` does), the cap and the
     transfer from the reference run (REFERENCE_SEED). The `unregulated` run of every seed is always made (it is the
     base of Q (rel.)). `workers` processes (default: all cores; 1 runs in
-    this process). `on_progress(done, total)` is called as runs finish, counting runs found already done.
+    this process). `on_progress(done, total)` is called as runs finish, counting runs found already done. The
+    folder is claimed first (`claim_tables_folder`; `force` clears one of another configuration).
     """
     unknown = sorted(set(regimes) - set(REGIMES)) + sorted({policy_regime} - set(REGIMES))
     if unknown:
@@ -127,14 +142,11 @@ def simulate(cfg: SDCEConfig, seeds: Sequence[int], out: Path, *, regimes: Seque
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    base = cfg.replace(regime="unregulated", policy="none", subsidy=0.0, watermark=0.0, royalty_cap=math.inf,
-                       transfer=0.0)
-    record = _flat("config", base.model_dump(mode="json"))
-    if policies:
-        record |= {"table5.regime": policy_regime, "table5.subsidy": subsidy, "table5.cap_fraction": CAP_FRACTION,
-                   "table5.transfer_fraction": TRANSFER_FRACTION}
+    table5 = {"table5.regime": policy_regime, "table5.subsidy": subsidy, "table5.cap_fraction": CAP_FRACTION,
+              "table5.transfer_fraction": TRANSFER_FRACTION} if policies else {}
     out = Path(out)
-    claim_folder(out, record, "settings.json", "runs", merge=True)
+    claim_tables_folder(out, cfg, table5, force)
+    base = _neutral(cfg)
 
     cells = list(dict.fromkeys([("unregulated", "none"), *((r, "none") for r in regimes),
                                 *((policy_regime, p) for p in (("none", *policies) if policies else ()))]))

@@ -45,6 +45,9 @@ class CollapseConfig(BaseModel):
         if self.samples <= self.dim:
             raise ValueError(f"samples must exceed dim to fit a covariance; got samples={self.samples}, "
                              f"dim={self.dim}")
+        if self.family == "gmm" and self.components > self.samples:
+            raise ValueError(f"components must be at most samples: EM cannot fit {self.components} components to "
+                             f"{self.samples} samples a generation")
         if self.rule == "wgf" and self.family != "gaussian":
             raise ValueError(f"rule='wgf' needs family='gaussian'; got family={self.family!r}")
         return self

@@ -16,6 +16,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from sdce.budget import check_abm
 from sdce.config import SDCEConfig, make_config
 from sdce.dataworld.metrics import kl_divergence, w2_gaussian, w2_sinkhorn
 from sdce.dataworld.mixture import combine, human_distribution, randomized_round, sample, temper
@@ -40,6 +41,7 @@ class SDCEModel(mesa.Model):
         cfg = make_config({**(config.model_dump() if config else {}), **params})
         if seed is not None and not (isinstance(seed, int) and seed >= 0):
             raise ConfigError(f"seed: must be an integer >= 0 or None (got {seed!r})")
+        check_abm(cfg)
         super().__init__(seed=seed)
         self.config = cfg
         self.seed = seed

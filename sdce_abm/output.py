@@ -84,11 +84,13 @@ def _write_csv(path: Path, frame: pd.DataFrame, index: bool) -> None:
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=index))
 
 
-def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], None] | None = None) -> Trajectory:
-    """Step the model to its horizon, rewriting `trajectory.csv` (and PMIR's `learning.csv`) atomically after each
-    generation, then write `summary.json` (last: its presence marks a finished run) and the figures. The folder
-    is claimed first (`claim_run_folder`). Returns the summary."""
-    claim_run_folder(out, model.config, model.seed)
+def run_to_folder(cfg: SDCEConfig, seed: int, out: Path, on_generation: Callable[[int], None] | None = None,
+                  force: bool = False) -> Trajectory:
+    """Claim `out` for this run (`claim_run_folder`), build the model and step it to its horizon, rewriting
+    `trajectory.csv` (and PMIR's `learning.csv`) atomically after each generation, then write `summary.json`
+    (last: its presence marks a finished run) and the figures. Returns the summary."""
+    claim_run_folder(out, cfg, seed, force)
+    model = SDCEModel(config=cfg, seed=seed)
     csv, learning = out / "trajectory.csv", out / "learning.csv"
 
     def write() -> None:
@@ -103,7 +105,6 @@ def run_to_folder(model: SDCEModel, out: Path, on_generation: Callable[[int], No
         if on_generation is not None:
             on_generation(model.steps)
     result = summary(model)
-    cfg = model.config
     plot_trajectory(trajectory(model), model.datacollector.get_model_vars_dataframe()["phi"], model.w2_floor,
                     f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, tau={cfg.temperature}, "
                     f"rule={cfg.learning_rule}, seed={model.seed}", out / "trajectory.png")

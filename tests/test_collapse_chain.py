@@ -330,7 +330,7 @@ def test_bad_input_raises_config_error_naming_parameter(values, names):
 
 
 def test_valid_config_is_accepted():
-    cfg = make_collapse_config(rho=0.0, tau=1.0, samples=2, dim=1, family="gmm", rule="mle")
+    cfg = make_collapse_config(rho=0.0, tau=1.0, samples=2, dim=1, family="gmm", components=2, rule="mle")
     assert (cfg.rho, cfg.samples, cfg.family) == (0.0, 2, "gmm")
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -130,6 +131,7 @@ def test_cli_regimes_resumes(tmp_path):
     (["viz", "--host", "192.0.2.1"], "host"),
     (["compare", "--producers", "64,64", "--seeds", "2"], "producers"),
     (["theorem5", "--horizons", "2,2,4"], "horizons"),
+    (["collapse", "--family", "gmm", "--components", "50", "--samples", "10"], "components"),
     (["run", "--producers", "1000000000"], "--producers"),  # sizes beyond the memory budget (16 GiB here)
     (["run", "--generations", "10000000"], "--generations"),
     (["compare", "--producers", "64,1000000000", "--seeds", "2"], "--producers"),
@@ -137,6 +139,10 @@ def test_cli_regimes_resumes(tmp_path):
     (["collapse", "--samples", "1000000000"], "--samples"),
     (["meanfield", "--generations", "10000000"], "--generations"),
     (["retrain", "--generations", "100000000"], "--generations"),
+    (["run", "--producers", "64", "--trainers", "4", "--generations", "5000000"], "time budget"),  # beyond a day
+    (["retrain", "--size", "tiny", "--generations", "1000000"], "time budget"),
+    (["collapse", "--samples", "100000", "--generations", "100000", "--reps", "1000"], "time budget"),
+    (["compare", "--producers", "64,128", "--seeds", "1000000"], "time budget"),
     (["run", "--policy", "subsidy"], "--subsidy"),  # options that would change nothing
     (["run", "--policy", "watermark"], "--watermark"),
     (["theorem5", "--policy", "subsidy"], "--policy"),
@@ -221,3 +227,31 @@ def test_model_and_solver_refuse_negative_seeds():
         SDCEModel(seed=-1, n_producers=8, n_trainers=2, generations=1)
     with pytest.raises(ConfigError, match="seed"):
         solve_equilibrium(make_config(regime="unregulated"), starts=1, seed=-1)
+
+
+def test_a_tables_folder_holds_one_configuration(tmp_path):
+    """`reproduce table3|table4` into a folder of another configuration are refused before work, naming the field;
+    `--force` clears it first; tables of the same configuration share the folder. `reproduce all` refuses a folder
+    of another run."""
+    small, other, out = tmp_path / "a.toml", tmp_path / "b.toml", tmp_path / "tables"
+    small.write_text(SMALL_RUN)
+    other.write_text(SMALL_RUN.replace("n_producers = 48", "n_producers = 40"))
+    table3 = ["reproduce", "table3", "--seeds", "1", "--regimes", "unregulated", "--workers", "1", "--out", str(out)]
+    assert runner.invoke(app, [*table3, "--config", str(small)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    for command in (table3, ["reproduce", "table4", "--abm-seeds", "1", "--out", str(out)]):
+        refused = runner.invoke(app, [*command, "--config", str(other)])
+        assert refused.exit_code == 2 and "config.n_producers: 48 there, 40 now" in refused.output, refused.output
+        assert "--force" in refused.output
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    forced = runner.invoke(app, [*table3, "--config", str(other), "--force"])
+    assert forced.exit_code == 0, forced.output
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 1 and json.loads((out / "settings.json").read_text())["config.n_producers"] == 40
+    shared = runner.invoke(app, ["reproduce", "table4", "--abm-seeds", "1", "--config", str(other), "--out", str(out)])
+    assert shared.exit_code == 0 and (out / "table4.md").exists() and (out / "runs.csv").exists(), shared.output
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["run", "--config", str(small), "--out", str(run)]).exit_code == 0
+    report = runner.invoke(app, ["reproduce", "all", "--quick", "--out", str(run)])
+    assert report.exit_code == 2 and "holds a report with other settings" in report.output, report.output
+    assert not (run / "config.toml").exists()

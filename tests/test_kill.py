@@ -1,5 +1,6 @@
 """Real interrupts: SIGKILL a resumable command at seeded random moments, rerun it, and compare with an
-uninterrupted run (issue 16). Slow: each command runs three or more times as a subprocess."""
+uninterrupted run (issue 16). Slow: each command runs three or more times as a subprocess (`reproduce all
+--quick` about 10 minutes on 2 cores). Run with `-s` to see the kill times."""
 
 import json
 import random
@@ -29,6 +30,16 @@ def _summary(out):
     return json.loads((out / "summary.json").read_text())
 
 
+def _regimes(out):
+    return {folder.name: _summary(folder) for folder in sorted(out.iterdir()) if folder.is_dir()}
+
+
+def _report(out):
+    """Every table the report is made of and every section's text (report.md itself also states wall times)."""
+    tables = {path.name: _sorted(pd.read_csv(path)).to_csv(index=False) for path in sorted(out.glob("*.csv"))}
+    return tables, {path.name: path.read_text() for path in sorted((out / "sections").glob("*.md"))}
+
+
 COMMANDS = {
     "retrain": (["retrain", "--size", "tiny", "--generations", "4", "--rho", "0.2,0.8", "--seeds", "2"],
                 _log("panel.csv")),
@@ -38,6 +49,8 @@ COMMANDS = {
                       "--config", "{config}"], _log("sweep.csv")),
     "reproduce table3": (["reproduce", "table3", "--config", "{config}", "--seeds", "3", "--workers", "1"],
                          _log("runs.csv")),
+    "regimes": (["regimes", "--config", "{config}"], _regimes),
+    "reproduce all": (["reproduce", "all", "--quick", "--workers", "1"], _report),
 }
 
 
@@ -69,10 +82,11 @@ def test_killed_runs_resume_to_the_uninterrupted_result(name, tmp_path):
     whole = time.perf_counter() - start
     rng = random.Random(f"{name}-16")  # seeded kill points, bounded by the uninterrupted run's wall time
     killed = []
-    for _ in range(3):
-        moment = rng.uniform(0.2, 0.9) * whole
+    for _ in range(3):  # early enough that a try resuming the last one's work is still killed, not finished
+        moment = rng.uniform(0.15, 0.6) * whole
         code = _invoke(args, tmp_path / "killed", kill_after=moment)
         killed.append((round(moment, 1), code))
+    assert sum(code == -signal.SIGKILL for _, code in killed) >= 2, killed
     _invoke(args, tmp_path / "killed")  # the resume, to the end
     expected, found = result(tmp_path / "whole"), result(tmp_path / "killed")
     if isinstance(expected, pd.DataFrame):

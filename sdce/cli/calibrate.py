@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sdce.cli.budget import check_memory, retrain_bytes
+from sdce.budget import check_budget, retrain_need
 from sdce.cli.common import (
     ConfigOpt,
     ForceOpt,
@@ -18,6 +18,7 @@ from sdce.cli.common import (
     print_table,
     progress_bar,
 )
+from sdce.config import load_config
 from sdce.errors import ConfigError
 
 calibrate_app = typer.Typer(no_args_is_help=True,
@@ -56,8 +57,8 @@ def retrain(
         cfg = make_retrain_config(domain=domain, rhos=rho, generations=generations, seeds=seeds, seed=seed, tau=tau,
                                   data_mode=data_mode, size=size)
         folder = out or Path("runs/retrain") / f"{cfg.domain}-{cfg.size}"
-        check_memory(f"the retraining run of {len(cfg.rhos)} ratios", lambda seeds, generations: retrain_bytes(
-            len(cfg.rhos), seeds, generations), seeds=cfg.seeds, generations=cfg.generations)
+        check_budget(f"the retraining run of {len(cfg.rhos)} ratios", lambda seeds, generations: retrain_need(
+            len(cfg.rhos), seeds, generations, cfg.size), seeds=cfg.seeds, generations=cfg.generations)
         with progress_bar() as progress:
             task = progress.add_task(f"retrain {cfg.domain} ({cfg.size})",
                                      total=len(cfg.rhos) * cfg.seeds * (cfg.generations + 1))
@@ -81,6 +82,7 @@ def calibrate_ols(
     seeds: int = typer.Option(4, help="abm: seeds per rho."),
     seed: int = typer.Option(17, min=0, help="abm: first seed."),
     out: Path = typer.Option(Path("runs/calibrate"), help="abm: folder for abm_panel.csv."),
+    force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the fit (b, se_hac, r2, n, ...) as JSON."),
 ) -> None:
     """Eq. (13)/(15): OLS of log metric on t·rho² with Newey-West HAC errors (statsmodels)."""
@@ -97,6 +99,9 @@ def calibrate_ols(
         elif source == "paper-table4":
             frame = table4_panel()
         else:
+            from calibration.runs import claim_tables_folder
+
+            claim_tables_folder(out, load_config(config), force=force)
             with progress_bar() as progress:
                 frame = abm_panel_with_progress(config, seeds, seed, progress, out)
         fit = collapse_law_ols(frame, metric, min_generation=min_generation, maxlags=maxlags)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from sdce.atomic import write_text_atomic
-from sdce.cli.budget import abm_bytes, check_memory, meanfield_bytes
+from sdce.budget import check_abm, check_budget, meanfield_need
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
@@ -63,7 +63,7 @@ def meanfield(
                                   f"{', '.join(given)} would be ignored: drop {'it' if len(given) == 1 else 'them'}")
             cfg = load_config(config, regime="pmir", learning_rule=rule)
             check_design(generations or 60)
-            check_memory("the continuum PMIR", meanfield_bytes, generations=generations or 60)
+            check_budget("the continuum PMIR", meanfield_need, generations=generations or 60)
             claim_folder(out, {"command": "sdce meanfield --theorem6", "config": cfg.model_dump(mode="json"),
                                "generations": generations or 60}, RECORD, "a Theorem 6 run", force=force)
             with err.status("Theorem 6: continuum PMIR to its SDCE"):
@@ -83,7 +83,7 @@ def meanfield(
         cfg = load_config(config, regime=regime, generations=generations, learning_rule=rule)
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
         check_meanfield(cfg, grid)
-        check_memory("the mean-field limit", meanfield_bytes, generations=cfg.generations)
+        check_budget("the mean-field limit", meanfield_need, generations=cfg.generations)
         claim_folder(out, {"command": "sdce meanfield", "config": cfg.model_dump(mode="json"), "grid": grid}, RECORD,
                      "a mean-field run", force=force)
         with err.status(f"mean-field limit ({grid}, {cfg.regime}, {cfg.learning_rule})"):
@@ -169,8 +169,8 @@ def compare(
         cfg = load_config(config, generations=generations)
         sizes = int_list(producers, "producers")
         rule_list = [r.strip() for r in rules.split(",") if r.strip()]
-        check_memory("the largest ABM run", abm_bytes, producers=max(sizes), trainers=cfg.n_trainers,
-                     generations=cfg.generations)
+        check_abm(cfg, f"{seeds * len(rule_list)} ABM runs at the largest N", runs=seeds * len(rule_list),
+                  producers=max(sizes))
         with progress_bar() as progress:
             task = progress.add_task("ABM runs", total=len(sizes) * seeds * len(rule_list))
             result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task),

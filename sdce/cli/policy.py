@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sdce.cli.budget import abm_bytes, check_memory
+from sdce.budget import check_abm
 from sdce.cli.common import (
     ConfigOpt,
     ForceOpt,
@@ -47,8 +47,7 @@ def policy_sweep_command(
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
         cfg = load_config(config, regime=regime)
         check_folder(out)  # before the closed-form solve of `sweep_levels`
-        check_memory("an ABM run", abm_bytes, producers=cfg.n_producers, trainers=cfg.n_trainers,
-                     generations=cfg.generations)
+        check_abm(cfg, f"{seeds} ABM runs a level", runs=seeds)
         warn_if_inert(cfg.replace(policy=policy, **({policy: 0.0} if policy in ("subsidy", "watermark") else {})))
         grid, closed_form = sweep_levels(cfg, policy, None if levels is None else float_list(levels, "levels"))
         with progress_bar() as progress:

@@ -11,6 +11,7 @@ from rich.progress import Progress
 
 from sdce.cli.common import (
     ConfigOpt,
+    ForceOpt,
     abm_panel_with_progress,
     clean_errors,
     err,
@@ -44,12 +45,14 @@ def reproduce_table2(
     seed: int = typer.Option(17, min=0, help="First ABM seed."),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table2.csv, table2.md, retrain/<domain>/."),
+    force: bool = ForceOpt,
 ) -> None:
     """Table II: b-hat (HAC s.e.) for text, images, recsys, the ABM and the pooled fit, beside the paper's."""
     from calibration.reproduce import retraining_panels, table2
+    from calibration.runs import claim_tables_folder
 
     with clean_errors():
-        check_folder(out)
+        claim_tables_folder(out, load_config(config), force=force)
         domains = ("text", "images", "recsys")
         with progress_bar() as progress:
             panels = retraining_panels(domains, out, size, seeds, _retrain_progress(progress, domains, size, seeds))
@@ -64,12 +67,14 @@ def reproduce_table4(
     seed: int = typer.Option(17, min=0, help="First ABM seed."),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/reproduce"), help="Folder: table4.csv, table4.md, table4.png."),
+    force: bool = ForceOpt,
 ) -> None:
     """Table IV: the ABM's Q_t(rho)/Q_0 at fixed rho beside the paper's, and eq. (15) fitted to both."""
     from calibration.reproduce import table4
+    from calibration.runs import claim_tables_folder
 
     with clean_errors():
-        check_folder(out)
+        claim_tables_folder(out, load_config(config), force=force)
         with progress_bar() as progress:
             abm = abm_panel_with_progress(config, abm_seeds, seed, progress, out)
         long = table4(abm, out)
@@ -99,21 +104,21 @@ def _print_result(result: dict, key: str, paper: dict, title: str) -> None:
             console.print(line.replace("**", ""), highlight=False)
 
 
-def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int], out: Path, name: str, stem: str,
-                     design, build, key: str, paper: dict) -> None:
+def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int], out: Path, force: bool, name: str,
+                     stem: str, design, build, key: str, paper: dict) -> None:
     """Tables III and V: simulate `design(cfg)` (keywords of `simulate`) over the paper's first seeds, tabulate with
     `build`, and print ours beside the paper's."""
     from calibration.reproduce_all import runs_progress
-    from calibration.runs import seed_list, simulate
+    from calibration.runs import claim_tables_folder, seed_list, simulate
 
     with clean_errors():
         cfg = load_config(config)
-        check_folder(out)
         chosen = seed_list(seeds)
+        claim_tables_folder(out, cfg, force=force)
         plan = design(cfg)
         with progress_bar() as progress:
             runs = simulate(cfg, chosen, out, workers=workers, on_progress=runs_progress(progress, f"{name} runs"),
-                            **plan)
+                            force=force, **plan)
         result = build(runs, out, cfg)
     _print_result(result, key, paper, f"{name}: ours (paper) -> {out}/{stem}.md")
 
@@ -126,6 +131,7 @@ def reproduce_table3(
     workers: Optional[int] = WorkersOpt,
     config: Optional[Path] = ConfigOpt,
     out: Path = TablesOutOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Table III: Q (rel.), W2, rho_T, ΔW at generation T by regime over the paper's seeds, beside the paper's."""
     from calibration.runs import TABLE3_REGIMES
@@ -138,7 +144,7 @@ def reproduce_table3(
             raise ConfigError("--regimes: empty list")
         return {"regimes": names}
 
-    _reproduce_table(config, seeds, workers, out, "Table III", "table3", design, table3, "regime", TABLE_III)
+    _reproduce_table(config, seeds, workers, out, force, "Table III", "table3", design, table3, "regime", TABLE_III)
 
 
 @reproduce_app.command("table5")
@@ -148,6 +154,7 @@ def reproduce_table5(
     workers: Optional[int] = WorkersOpt,
     config: Optional[Path] = ConfigOpt,
     out: Path = TablesOutOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Table V: no intervention, subsidy s*, disclosure, royalty cap, transfer on pmir, beside the paper's."""
     from calibration.runs import TABLE5_POLICIES
@@ -158,7 +165,7 @@ def reproduce_table5(
         with err.status("s* (eq. 10): solving the continuum SDCE of pmir"):
             return {"policies": TABLE5_POLICIES, "subsidy": table5_subsidy(cfg, parse_level(subsidy, "subsidy"))}
 
-    _reproduce_table(config, seeds, workers, out, "Table V", "table5", design, table5, "policy", TABLE_V)
+    _reproduce_table(config, seeds, workers, out, force, "Table V", "table5", design, table5, "policy", TABLE_V)
 
 
 @reproduce_app.command("all")
@@ -170,6 +177,7 @@ def reproduce_all(
     subsidy: str = typer.Option("optimal", help="Table V's subsidy: s, or 'optimal': s* (eq. 10) at the continuum "
                                                 "SDCE of pmir."),
     workers: Optional[int] = WorkersOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Tables II-V and Theorems 2, 4, 5, 6 into DIR/report.md, ours beside the paper's.
 
@@ -188,8 +196,7 @@ def reproduce_all(
             raise ConfigError(f"--workers: must be >= 1 (got {workers})")
         folder = check_folder(out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all"))
         with progress_bar() as progress:
-            done = reproduce_report(folder, quick,
-                                    level, subsidy, workers, progress)
+            done = reproduce_report(folder, quick, level, subsidy, workers, progress, force)
     console = stdout()
     for line in done.glance:
         console.print(line.replace("**", ""), highlight=False)

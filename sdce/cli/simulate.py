@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import Progress
 
-from sdce.cli.budget import abm_bytes, check_memory, collapse_bytes
+from sdce.budget import check_abm, check_budget, collapse_need
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
@@ -33,13 +33,10 @@ from sdce_abm.output import finished_summary
 
 
 def _simulate(cfg: SDCEConfig, seed: int, out: Path, progress: Progress, label: str, force: bool = False) -> dict:
-    from sdce_abm.model import SDCEModel
-    from sdce_abm.output import claim_run_folder, run_to_folder
+    from sdce_abm.output import run_to_folder
 
-    claim_run_folder(out, cfg, seed, force)
     task = progress.add_task(label, total=cfg.generations)
-    model = SDCEModel(config=cfg, seed=seed)
-    return run_to_folder(model, out, on_generation=lambda t: progress.update(task, completed=t))
+    return run_to_folder(cfg, seed, out, on_generation=lambda t: progress.update(task, completed=t), force=force)
 
 
 def _print_summaries(summaries: dict[str, Trajectory], title: str) -> None:
@@ -78,8 +75,7 @@ def run(
         cfg = load_config(config, regime=regime, n_producers=producers, n_trainers=trainers,
                           generations=generations)
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
-        check_memory("an ABM run", abm_bytes, producers=cfg.n_producers, trainers=cfg.n_trainers,
-                     generations=cfg.generations)
+        check_abm(cfg)
         warn_if_inert(cfg)
         with progress_bar() as progress:
             result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})", force)
@@ -112,8 +108,7 @@ def regimes(
     results: dict[str, dict] = {}
     with clean_errors():
         base = load_config(config)
-        check_memory("an ABM run", abm_bytes, producers=base.n_producers, trainers=base.n_trainers,
-                     generations=base.generations)
+        check_abm(base, f"{len(REGIMES)} ABM runs", runs=len(REGIMES))
         claim_folder(out, {"command": "sdce regimes", "config": base.model_dump(mode="json"), "seed": seed}, RECORD,
                      "a comparison of regimes", force=force)
         with progress_bar() as progress:
@@ -156,7 +151,7 @@ def collapse(
                                    train_time=train_time, rho=rho, tau=tau, samples=samples,
                                    generations=generations, reps=reps, dim=dim, data_mode=data_mode,
                                    sinkhorn_epsilon=sinkhorn_epsilon, seed=seed)
-        check_memory("the collapse chain", lambda samples, generations, reps: collapse_bytes(
+        check_budget("the collapse chain", lambda samples, generations, reps: collapse_need(
             samples, cfg.dim, generations, reps, cfg.data_mode == "accumulate"), samples=cfg.samples,
             generations=cfg.generations, reps=cfg.reps)
         result = collapse_chain(cfg, progress=not as_json)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from sdce.atomic import write_text_atomic
-from sdce.cli.budget import check_memory, theorem5_bytes
+from sdce.budget import check_budget, theorem5_need
 from sdce.cli.common import (
     ConfigOpt,
     ForceOpt,
@@ -47,7 +47,8 @@ def theorem5(
                               "disclosure and a watermark change; use none|disclosure|watermark")
         cfg = with_policy_options(load_config(config), policy, None, watermark, None, None)
         design = checked_design(int_list(horizons, "horizons"), reps)
-        check_memory("Theorem 5's signal streams", theorem5_bytes, reps=reps, producers=cfg.n_producers)
+        check_budget(f"Theorem 5's signal streams of {cfg.n_producers} producers",
+                     lambda reps: theorem5_need(reps, cfg.n_producers, max(design)), reps=reps)
         claim_folder(out, {"command": "sdce theorem5", "config": cfg.model_dump(mode="json"), "horizons": design,
                            "reps": reps, "seed": seed}, RECORD, "a Theorem 5 run", force=force)
         result = estimator_variance(cfg, design, reps, seed)

@@ -1,0 +1,58 @@
+"""The memory and time budgets (`sdce.budget`): a refused job is told a size that fits, checked against the need
+evaluated directly; the budgets follow their variables; the ABM refuses an oversized configuration itself."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sdce.budget import GIB, abm_need, check_abm, check_budget, collapse_need, memory_budget, time_budget
+from sdce.config import make_config
+from sdce.errors import ConfigError
+from sdce_abm.model import SDCEModel
+
+
+def _hinted(message: str, option: str) -> int:
+    return int(re.search(rf"--{option} (\d+)", message).group(1))
+
+
+@pytest.mark.parametrize("field,env,value,size", [("memory", "SDCE_MEMORY_GIB", "4", dict(producers=10**6)),
+                                                  ("seconds", "SDCE_TIME_HOURS", "1", dict(generations=10**6))])
+def test_the_size_named_as_fitting_is_the_largest_that_fits(field, env, value, size, monkeypatch):
+    monkeypatch.setenv(env, value)
+    sizes = {"producers": 64, "trainers": 4, "generations": 10, **size}
+    budget = memory_budget() if field == "memory" else time_budget()
+    with pytest.raises(ConfigError, match="budget") as refused:
+        check_budget("an ABM run", abm_need, **sizes)
+    (name, _), = size.items()
+    fits = _hinted(str(refused.value), name)
+    assert getattr(abm_need(**{**sizes, name: fits}), field) <= budget
+    assert getattr(abm_need(**{**sizes, name: fits + 1}), field) > budget
+    check_budget("an ABM run", abm_need, **{**sizes, name: fits})  # the hint is accepted
+
+
+def test_budgets_follow_their_variables(monkeypatch):
+    monkeypatch.setenv("SDCE_MEMORY_GIB", "2.5")
+    monkeypatch.setenv("SDCE_TIME_HOURS", "0.5")
+    assert memory_budget() == 2.5 * GIB and time_budget() == 1800.0
+    for env in ("SDCE_MEMORY_GIB", "SDCE_TIME_HOURS"):
+        for bad in ("lots", "0", "-1", "nan"):
+            monkeypatch.setenv(env, bad)
+            with pytest.raises(ConfigError, match=env):
+                check_abm(make_config(n_producers=64, n_trainers=4))
+        monkeypatch.delenv(env)
+
+
+def test_time_grows_with_every_size_and_accumulate_costs_more():
+    base = dict(producers=64, trainers=4, generations=10)
+    for name in base:
+        assert abm_need(**{**base, name: 2 * base[name]}).seconds > abm_need(**base).seconds
+    assert abm_need(**base, runs=3).seconds == pytest.approx(3 * abm_need(**base).seconds)
+    assert collapse_need(100, 1, 50, 10, True).seconds > collapse_need(100, 1, 50, 10, False).seconds
+
+
+def test_the_abm_refuses_an_oversized_configuration_before_building_agents(monkeypatch):
+    monkeypatch.setenv("SDCE_MEMORY_GIB", "1.5")  # the base process is counted as 1 GiB
+    with pytest.raises(ConfigError, match="memory budget"):
+        SDCEModel(seed=0, n_producers=50_000, n_trainers=16)  # 0.76 GiB of pairs
