@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from calibration.ols import collapse_law_ols, pooled_fixed_effects
-from calibration.retrain.loop import make_retrain_config, run_retraining
+from calibration.retrain.loop import RetrainConfig, make_retrain_config, run_retraining
 from sdce.atomic import save_figure_atomic, write_text_atomic
 from sdce.paper.published import SOURCE, STATED, TABLE_II, TABLE_IV, TABLE_IV_GENERATIONS, TABLE_IV_RHOS, table4_panel
 
@@ -41,11 +41,17 @@ def _gap_columns(b: float, se: float, paper_b: float, paper_se: float) -> dict:
     return {"gap": gap, "gap_z": gap / math.hypot(se, paper_se) if not math.isnan(paper_se) else float("nan")}
 
 
+def retraining_configs(domains: Sequence[str], size: str, seeds: int) -> dict[str, RetrainConfig]:
+    """The default retraining grid of each domain at `size` over `seeds` replications (Table II)."""
+    return {d: make_retrain_config(domain=d, size=size, seeds=seeds) for d in domains}
+
+
 def retraining_panels(domains: Sequence[str], out: Path, size: str, seeds: int,
-                      on_cells: Callable[[int], None] | None = None) -> dict[str, pd.DataFrame]:
-    """Run (or resume) the default grid of each domain into out/retrain/<domain>."""
-    return {d: run_retraining(make_retrain_config(domain=d, size=size, seeds=seeds), out / "retrain" / d, on_cells)
-            for d in domains}
+                      on_cells: Callable[[int], None] | None = None, force: bool = False) -> dict[str, pd.DataFrame]:
+    """Run (or resume) the default grid of each domain into out/retrain/<domain> (`force`: clear a folder of
+    another grid)."""
+    return {d: run_retraining(cfg, out / "retrain" / d, on_cells, force=force)
+            for d, cfg in retraining_configs(domains, size, seeds).items()}
 
 
 def table2(panels: dict[str, pd.DataFrame], abm_panel: pd.DataFrame, out: Path) -> pd.DataFrame:

@@ -155,7 +155,7 @@ def reproduce_report(folder: Path, quick: bool, level: float | str | None, subsi
     start = time.perf_counter()
     cfg = load_config(None, **size["config"])
     chosen = seed_list(size["seeds"])
-    claim_folder(folder, {"command": "sdce reproduce all", "config": cfg.model_dump(mode="json"), "subsidy": subsidy},
+    claim_folder(folder, {"command": "sdce reproduce all", "config": cfg.model_dump(mode="json"), "subsidy": level},
                  RECORD, "a report", force=force)
     write_text_atomic(folder / "config.toml", config_toml(cfg))
     sections = ReportSections(folder, {"config": config_toml(cfg), "subsidy": subsidy})

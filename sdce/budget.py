@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from sdce.errors import ConfigError
 
@@ -27,7 +27,7 @@ DEFAULT_HOURS = 24.0
 # Lower bounds on seconds, half the fastest measured: an ABM generation 0.079 s at N = 1024, M = 4 and 0.121 s at
 # N = 8192, M = 16 (the fastest regime); a generation of the continuum's Gaussian world 0.001 s once compiled; a
 # retraining cell 0.19 s (tiny, compiled) and 4.3 s (small); a collapse sample 1e-7 s; a Theorem 5 signal 2e-8 s.
-ABM_GENERATION = 0.04
+ABM_GENERATION = 0.035
 ABM_PAIR = 1.5e-7
 MEANFIELD_GENERATION = 0.0004
 RETRAIN_CELL = {"tiny": 0.05, "small": 1.0, "paper": 1.0}
@@ -82,18 +82,29 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.3g} h" if seconds >= 3600 else f"{seconds:.3g} s"
 
 
-def check_budget(what: str, need: Callable[..., Need], **sizes: int) -> None:
+def _label(name: str, labels: Mapping[str, str], value: int) -> str:
+    label = labels.get(name, f"--{name.replace('_', '-')}")
+    return f"{label} {value}" if label.startswith("--") else f"{label} = {value}"
+
+
+def check_budget(what: str, need: Callable[..., Need], labels: Mapping[str, str] | None = None,
+                 **sizes: int) -> None:
     """Refuse `what` before any work when need(**sizes) exceeds the memory or the time budget; the message names,
-    for each size (a command-line option), the largest value that fits with the others held."""
+    for each size, the largest value that fits both budgets with the others held. A size is named as the option
+    `--size-name`, or as `labels[name]` (a configuration field, for commands without that option)."""
     limits = (("memory", memory_budget(), lambda b: f"{b / GIB:.3g} GiB", "about", MEMORY_VARIABLE),
               ("seconds", time_budget(), _hours, "at least", TIME_VARIABLE))
+
+    def fits(values: dict) -> bool:
+        found = need(**values)
+        return all(getattr(found, field) <= budget for field, budget, *_ in limits)
+
     total = need(**sizes)
     for field, budget, show, bound, variable in limits:
         if getattr(total, field) <= budget:
             continue
-        fits = {name: _largest(lambda v, name=name: getattr(need(**{**sizes, name: v}), field) <= budget)
-                for name in sizes}
-        hint = " or ".join(f"--{name.replace('_', '-')} {v}" for name, v in fits.items() if v)
+        largest = {name: _largest(lambda v, name=name: fits({**sizes, name: v})) for name in sizes}
+        hint = " or ".join(_label(name, labels or {}, v) for name, v in largest.items() if v)
         kind = "memory" if field == "memory" else "time"
         raise ConfigError(f"{what} ({', '.join(f'{k} = {v}' for k, v in sizes.items())}) needs {bound} "
                           f"{show(getattr(total, field))} of {kind}, more than this machine's {kind} budget of "
@@ -109,11 +120,17 @@ def abm_need(producers: int, trainers: int, generations: int, runs: int = 1) -> 
                 runs * (generations + 1) * (ABM_GENERATION + ABM_PAIR * pairs))
 
 
-def check_abm(cfg: Any, what: str = "an ABM run", runs: int = 1, producers: int | None = None) -> None:
+CONFIG_LABELS = {"producers": "n_producers", "trainers": "n_trainers", "generations": "generations"}
+OPTION_LABELS = {"producers": "--producers", "trainers": "--trainers", "generations": "--generations"}
+
+
+def check_abm(cfg: Any, what: str = "an ABM run", runs: int = 1, producers: int | None = None,
+              labels: Mapping[str, str] = CONFIG_LABELS) -> None:
     """`check_budget` for `runs` ABM runs of the configuration `cfg` (an `SDCEConfig`; N = `producers` when
-    given)."""
+    given). The sizes are named as configuration fields unless `labels` names options."""
     check_budget(what, lambda producers, trainers, generations: abm_need(producers, trainers, generations, runs),
-                 producers=producers or cfg.n_producers, trainers=cfg.n_trainers, generations=cfg.generations)
+                 labels, producers=producers or cfg.n_producers, trainers=cfg.n_trainers,
+                 generations=cfg.generations)
 
 
 def meanfield_need(generations: int) -> Need:

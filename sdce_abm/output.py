@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sdce.atomic import atomic_write, write_text_atomic
+from sdce.budget import check_abm
 from sdce.config import SDCEConfig
 from sdce.economics.welfare import WELFARE_KEYS
 from sdce.results import PATHS, Trajectory
@@ -89,6 +90,7 @@ def run_to_folder(cfg: SDCEConfig, seed: int, out: Path, on_generation: Callable
     """Claim `out` for this run (`claim_run_folder`), build the model and step it to its horizon, rewriting
     `trajectory.csv` (and PMIR's `learning.csv`) atomically after each generation, then write `summary.json`
     (last: its presence marks a finished run) and the figures. Returns the summary."""
+    check_abm(cfg)  # before the claim, which removes an earlier try's summary
     claim_run_folder(out, cfg, seed, force)
     model = SDCEModel(config=cfg, seed=seed)
     csv, learning = out / "trajectory.csv", out / "learning.csv"

@@ -52,7 +52,18 @@ def test_time_grows_with_every_size_and_accumulate_costs_more():
     assert collapse_need(100, 1, 50, 10, True).seconds > collapse_need(100, 1, 50, 10, False).seconds
 
 
-def test_the_abm_refuses_an_oversized_configuration_before_building_agents(monkeypatch):
+def test_the_abm_refuses_an_oversized_configuration(monkeypatch):
     monkeypatch.setenv("SDCE_MEMORY_GIB", "1.5")  # the base process is counted as 1 GiB
     with pytest.raises(ConfigError, match="memory budget"):
         SDCEModel(seed=0, n_producers=50_000, n_trainers=16)  # 0.76 GiB of pairs
+
+
+def test_the_size_named_fits_both_budgets(monkeypatch):
+    """A job over the memory budget is told a size that also fits the time budget (else the hint is refused next)."""
+    monkeypatch.setenv("SDCE_MEMORY_GIB", "4")
+    monkeypatch.setenv("SDCE_TIME_HOURS", "1")
+    sizes = {"producers": 10**7, "trainers": 1000, "generations": 20_000}  # time binds below memory's N
+    with pytest.raises(ConfigError, match="memory budget") as refused:
+        check_budget("an ABM run", abm_need, **sizes)
+    fits = abm_need(**{**sizes, "producers": _hinted(str(refused.value), "producers")})
+    assert fits.memory <= memory_budget() and fits.seconds <= time_budget()

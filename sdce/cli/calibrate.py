@@ -12,6 +12,7 @@ from sdce.cli.common import (
     ConfigOpt,
     ForceOpt,
     abm_panel_with_progress,
+    check_abm_panel,
     clean_errors,
     print_json,
     print_quantities,
@@ -101,7 +102,9 @@ def calibrate_ols(
         else:
             from calibration.runs import claim_tables_folder
 
-            claim_tables_folder(out, load_config(config), force=force)
+            cfg = load_config(config)
+            check_abm_panel(cfg, seeds, "--seeds")
+            claim_tables_folder(out, cfg, force=force)
             with progress_bar() as progress:
                 frame = abm_panel_with_progress(config, seeds, seed, progress, out)
         fit = collapse_law_ols(frame, metric, min_generation=min_generation, maxlags=maxlags)

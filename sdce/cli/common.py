@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from calibration.abm_panel import table4_abm_panel
+from sdce.budget import check_abm
 from sdce.config import SDCEConfig, load_config
 from sdce.errors import ConfigError, NotConverged
 from sdce.paper.published import TABLE_IV_RHOS
@@ -136,6 +137,15 @@ def print_frame(frame, title: str) -> None:
     print_table(title, [str(c) for c in frame.columns],
                 (["" if v is None or (isinstance(v, float) and v != v) else f"{v:.4g}" if isinstance(v, float)
                   else str(v) for v in row] for row in frame.itertuples(index=False)))
+
+
+def check_abm_panel(cfg: SDCEConfig, seeds: int, option: str = "--abm-seeds") -> None:
+    """Before any work: the fixed-rho ABM panel of Tables II and IV (`seeds` per rho) is valid and fits the
+    budgets (`sdce.budget`)."""
+    if seeds < 1:
+        raise ConfigError(f"{option}: must be >= 1 (got {seeds})")
+    check_abm(cfg, f"the fixed-rho ABM panel ({len(TABLE_IV_RHOS)} rhos x {seeds} seeds)",
+              runs=len(TABLE_IV_RHOS) * seeds)
 
 
 def abm_panel_with_progress(config: Optional[Path], seeds: int, seed: int, progress: Progress, out: Path):

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from sdce.atomic import write_text_atomic
-from sdce.budget import check_abm, check_budget, meanfield_need
+from sdce.budget import CONFIG_LABELS, check_abm, check_budget, meanfield_need
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
@@ -170,7 +170,8 @@ def compare(
         sizes = int_list(producers, "producers")
         rule_list = [r.strip() for r in rules.split(",") if r.strip()]
         check_abm(cfg, f"{seeds * len(rule_list)} ABM runs at the largest N", runs=seeds * len(rule_list),
-                  producers=max(sizes))
+                  producers=max(sizes), labels={**CONFIG_LABELS, "producers": "--producers",
+                                                "generations": "--generations"})
         with progress_bar() as progress:
             task = progress.add_task("ABM runs", total=len(sizes) * seeds * len(rule_list))
             result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task),

@@ -13,6 +13,7 @@ from sdce.cli.common import (
     ConfigOpt,
     ForceOpt,
     abm_panel_with_progress,
+    check_abm_panel,
     clean_errors,
     err,
     parse_level,
@@ -20,6 +21,7 @@ from sdce.cli.common import (
     progress_bar,
     stdout,
 )
+from sdce.budget import check_abm, check_budget, retrain_need
 from sdce.config import SDCEConfig, load_config
 from sdce.errors import ConfigError
 from sdce.run_folder import check_folder
@@ -48,14 +50,20 @@ def reproduce_table2(
     force: bool = ForceOpt,
 ) -> None:
     """Table II: b-hat (HAC s.e.) for text, images, recsys, the ABM and the pooled fit, beside the paper's."""
-    from calibration.reproduce import retraining_panels, table2
+    from calibration.reproduce import retraining_configs, retraining_panels, table2
     from calibration.runs import claim_tables_folder
 
     with clean_errors():
-        claim_tables_folder(out, load_config(config), force=force)
+        cfg = load_config(config)
         domains = ("text", "images", "recsys")
+        for domain, grid in retraining_configs(domains, size, seeds).items():
+            check_budget(f"the {domain} retraining grid", lambda seeds, grid=grid: retrain_need(
+                len(grid.rhos), seeds, grid.generations, grid.size), seeds=grid.seeds)
+        check_abm_panel(cfg, abm_seeds)
+        claim_tables_folder(out, cfg, force=force)
         with progress_bar() as progress:
-            panels = retraining_panels(domains, out, size, seeds, _retrain_progress(progress, domains, size, seeds))
+            panels = retraining_panels(domains, out, size, seeds, _retrain_progress(progress, domains, size, seeds),
+                                       force)
             abm = abm_panel_with_progress(config, abm_seeds, seed, progress, out)
         table = table2(panels, abm, out)
     print_frame(table, f"Table II: ours beside the paper's -> {out}/table2.md")
@@ -74,7 +82,9 @@ def reproduce_table4(
     from calibration.runs import claim_tables_folder
 
     with clean_errors():
-        claim_tables_folder(out, load_config(config), force=force)
+        cfg = load_config(config)
+        check_abm_panel(cfg, abm_seeds)
+        claim_tables_folder(out, cfg, force=force)
         with progress_bar() as progress:
             abm = abm_panel_with_progress(config, abm_seeds, seed, progress, out)
         long = table4(abm, out)
@@ -114,6 +124,7 @@ def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int],
     with clean_errors():
         cfg = load_config(config)
         chosen = seed_list(seeds)
+        check_abm(cfg, f"{len(chosen)} or more ABM runs", runs=len(chosen))
         claim_tables_folder(out, cfg, force=force)
         plan = design(cfg)
         with progress_bar() as progress:

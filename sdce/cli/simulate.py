@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import Progress
 
-from sdce.budget import check_abm, check_budget, collapse_need
+from sdce.budget import OPTION_LABELS, check_abm, check_budget, collapse_need
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
@@ -75,7 +75,7 @@ def run(
         cfg = load_config(config, regime=regime, n_producers=producers, n_trainers=trainers,
                           generations=generations)
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
-        check_abm(cfg)
+        check_abm(cfg, labels=OPTION_LABELS)
         warn_if_inert(cfg)
         with progress_bar() as progress:
             result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})", force)
