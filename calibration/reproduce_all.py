@@ -1,7 +1,8 @@
 """`sdce reproduce all`: Tables II-V and Theorems 2, 4, 5, 6 as the sections of one report (`ReportSections`).
 
-Each section is written as soon as it is done and a rerun resumes (`calibration.report`); the command line only
-parses options and prints (`sdce/cli/reproduce.py`).
+Each section is written as soon as it is done and a rerun resumes (`calibration.report`); report.md opens with the
+summary of the claims each section checked (`ReportSections.summary`). The command line only parses options and
+prints (`sdce/cli/reproduce.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from calibration.retrain.loop import make_retrain_config, run_retraining
 from calibration.runs import SEEDS_RULE, TABLE3_REGIMES, TABLE5_POLICIES, seed_list, simulate
 from calibration.tables import (
     REPORT_SIZES,
-    describe,
     table3,
     table5,
     table5_subsidy,
@@ -47,11 +47,11 @@ def runs_progress(progress: Progress, label: str):
 
 
 def reproduce_sections(sections: ReportSections, cfg: SDCEConfig, size: dict, chosen: Sequence[int],
-                       level: float | str | None, workers: int | None, progress: Progress, glance: list[str]) -> None:
+                       level: float | str | None, workers: int | None, progress: Progress) -> None:
     """The sections of `sdce reproduce all`, in order; each is skipped when done and recorded when it fails.
 
-    `level` is Table V's subsidy (a number, 'optimal' or None: no Table V policies); `glance` collects the lines
-    of the report's summary; `progress` shows each step's bar."""
+    `level` is Table V's subsidy (a number given, 'optimal' for s*, or None: no Table V policies); `progress` shows
+    each step's bar."""
     folder = sections.folder
 
     @contextmanager
@@ -64,6 +64,7 @@ def reproduce_sections(sections: ReportSections, cfg: SDCEConfig, size: dict, ch
 
     s_star, runs_step, retrain_step, fixed_rho_step = ("s* (eq. 10)", "Tables III and V: ABM runs",
                                                        "Table II: retraining", "Tables II and IV: ABM at fixed rho")
+    subsidy_rule = "optimal" if level == "optimal" else "given"
     if level == "optimal":
         with working("s* (eq. 10): the continuum SDCE of pmir"):
             level = sections.value(s_star, lambda: table5_subsidy(cfg, "optimal"), cached=True)
@@ -101,14 +102,12 @@ def reproduce_sections(sections: ReportSections, cfg: SDCEConfig, size: dict, ch
 
     def section_table3():
         sections.needs(runs_step)
-        result = table3(runs, folder, cfg)
-        glance.extend([*(describe(c) for c in result["orderings"]), result["cv"]])
+        table3(runs, folder, cfg)
         return (folder / "table3.md").read_text() + "\n\n![Table III](table3.png)"
 
     def section_table5():
         sections.needs(s_star, runs_step)
-        result = table5(runs, folder, cfg)
-        glance.extend(describe(c) for c in result["orderings"])
+        table5(runs, folder, cfg, subsidy_rule=subsidy_rule)
         return (folder / "table5.md").read_text() + "\n\n![Table V](table5.png)"
 
     def section_theorem2():
@@ -137,8 +136,8 @@ def reproduce_sections(sections: ReportSections, cfg: SDCEConfig, size: dict, ch
 
 
 class ReportOutcome(NamedTuple):
-    """What `reproduce_report` made: report.md, the lines at a glance, the sections that failed (name: error) and
-    the wall time of the invocation in seconds."""
+    """What `reproduce_report` made: report.md, the lines of its summary as plain text (`ReportSections.summary`),
+    the sections that failed (name: error) and the wall time of the invocation in seconds."""
 
     report: Path
     glance: list[str]
@@ -159,8 +158,7 @@ def reproduce_report(folder: Path, quick: bool, level: float | str | None, subsi
                  RECORD, "a report", force=force)
     write_text_atomic(folder / "config.toml", config_toml(cfg))
     sections = ReportSections(folder, {"config": config_toml(cfg), "subsidy": subsidy})
-    glance: list[str] = []
-    reproduce_sections(sections, cfg, size, chosen, level, workers, progress, glance)
+    reproduce_sections(sections, cfg, size, chosen, level, workers, progress)
     wall = time.perf_counter() - start
     header = (f"# sdce reproduce all{' --quick' if quick else ''}: our tables beside the paper's\n\n"
               f"N = {cfg.n_producers} producers, M = {cfg.n_trainers} trainers, T = {cfg.generations} generations "
@@ -168,6 +166,5 @@ def reproduce_report(folder: Path, quick: bool, level: float | str | None, subsi
               f"{ABM_FIRST_SEED}..{ABM_FIRST_SEED + size['abm_seeds'] - 1} per rho for Tables II and IV; retraining "
               f"size `{size['retrain_size']}` over {size['retrain_generations']} generations, one seed per domain. "
               f"Wall time of this invocation (finished sections and runs are reused): {wall:.0f} s ("
-              + ", ".join(f"{k} {v:.0f} s" for k, v in sections.timings.items()) + ").\n\n"
-              "## At a glance\n\n" + "\n".join(f"- {line}" for line in glance or ["(no table finished)"]))
-    return ReportOutcome(sections.write_report(header), glance, dict(sections.failed), wall)
+              + ", ".join(f"{k} {v:.0f} s" for k, v in sections.timings.items()) + ").")
+    return ReportOutcome(sections.write_report(header), sections.summary(), dict(sections.failed), wall)

@@ -116,6 +116,17 @@ def _read_log(path: Path) -> pd.DataFrame:
     return read_log(path, LOG_COLUMNS)
 
 
+def planned_runs(seeds: Sequence[int], regimes: Sequence[str] = (), policies: Sequence[str] = (),
+                 policy_regime: str = "pmir") -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+    """The (regime, policy, seed) runs of `simulate`: those its table reads, and those it makes (the same, with the
+    reference run first when the cap or the transfer waits for it)."""
+    cells = list(dict.fromkeys([("unregulated", "none"), *((r, "none") for r in regimes),
+                                *((policy_regime, p) for p in (("none", *policies) if policies else ()))]))
+    wanted = [(r, p, int(s)) for s in seeds for r, p in cells]
+    reference = [(policy_regime, "none", REFERENCE_SEED)] if set(DEPENDENT) & set(policies) else []
+    return wanted, list(dict.fromkeys([*reference, *wanted]))
+
+
 def simulate(cfg: SDCEConfig, seeds: Sequence[int], out: Path, *, regimes: Sequence[str] = (),
              policies: Sequence[str] = (), subsidy: float | None = None, policy_regime: str = "pmir",
              workers: int | None = None, on_progress: Callable[[int, int], None] | None = None,
@@ -148,11 +159,7 @@ def simulate(cfg: SDCEConfig, seeds: Sequence[int], out: Path, *, regimes: Seque
     claim_tables_folder(out, cfg, table5, force)
     base = _neutral(cfg)
 
-    cells = list(dict.fromkeys([("unregulated", "none"), *((r, "none") for r in regimes),
-                                *((policy_regime, p) for p in (("none", *policies) if policies else ()))]))
-    wanted = [(r, p, int(s)) for s in seeds for r, p in cells]
-    reference = [(policy_regime, "none", REFERENCE_SEED)] if set(DEPENDENT) & set(policies) else []
-    needed = list(dict.fromkeys([*reference, *wanted]))  # the reference run first: the cap and transfer wait for it
+    wanted, needed = planned_runs(seeds, regimes, policies, policy_regime)
     log = out / "runs.csv"
     done = {(r, p, int(s)) for r, p, s in _read_log(log)[["regime", "policy", "seed"]].itertuples(index=False)}
     todo = [key for key in needed if key not in done]

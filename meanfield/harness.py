@@ -145,7 +145,7 @@ def compare(cfg: SDCEConfig, producers: list[int], seeds: int, out: Path, rules=
     from meanfield.plots import plot_errors, plot_trajectories
 
     plot_errors(result, out / "errors.png")
-    plot_trajectories(paths[paths["key"].isin(keys)], limits, rules, out / "trajectories.png")
+    plot_trajectories(paths[paths["key"].isin(keys)], limits, rules, cfg.regime, out / "trajectories.png")
     return result
 
 

@@ -92,20 +92,19 @@ def check_budget(what: str, need: Callable[..., Need], labels: Mapping[str, str]
     """Refuse `what` before any work when need(**sizes) exceeds the memory or the time budget; the message names,
     for each size, the largest value that fits both budgets with the others held. A size is named as the option
     `--size-name`, or as `labels[name]` (a configuration field, for commands without that option)."""
-    limits = (("memory", memory_budget(), lambda b: f"{b / GIB:.3g} GiB", "about", MEMORY_VARIABLE),
-              ("seconds", time_budget(), _hours, "at least", TIME_VARIABLE))
+    limits = (("memory", "memory", memory_budget(), lambda b: f"{b / GIB:.3g} GiB", "about", MEMORY_VARIABLE),
+              ("seconds", "time", time_budget(), _hours, "at least", TIME_VARIABLE))
 
     def fits(values: dict) -> bool:
         found = need(**values)
-        return all(getattr(found, field) <= budget for field, budget, *_ in limits)
+        return all(getattr(found, field) <= budget for field, _, budget, *_ in limits)
 
     total = need(**sizes)
-    for field, budget, show, bound, variable in limits:
+    for field, kind, budget, show, bound, variable in limits:
         if getattr(total, field) <= budget:
             continue
         largest = {name: _largest(lambda v, name=name: fits({**sizes, name: v})) for name in sizes}
         hint = " or ".join(_label(name, labels or {}, v) for name, v in largest.items() if v)
-        kind = "memory" if field == "memory" else "time"
         raise ConfigError(f"{what} ({', '.join(f'{k} = {v}' for k, v in sizes.items())}) needs {bound} "
                           f"{show(getattr(total, field))} of {kind}, more than this machine's {kind} budget of "
                           f"{show(budget)}"

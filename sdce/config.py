@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sdce.economics.policy import LEVEL_FIELDS, POLICIES, PolicyLevers, policy_levers
@@ -205,10 +206,18 @@ def _describe(error: dict[str, Any], schema: type[BaseModel]) -> str:
     return f"{name}: {message}{got}{allowed}"
 
 
+def _python_scalar(value: Any) -> Any:
+    """A NumPy bool, integer or float scalar as the Python bool, int or float it holds (`np.int64(64)` -> 64), so
+    that grids built with NumPy (`mesa.batch_run` over `np.arange`) validate like Python numbers; anything else
+    unchanged, to be judged by the strict schema."""
+    return value.item() if isinstance(value, np.bool_ | np.integer | np.floating) else value
+
+
 def validated(schema: type[BaseModel], values: dict[str, Any]) -> Any:
-    """Build `schema` from `values`; raise ConfigError naming each bad parameter and its allowed range."""
+    """Build `schema` from `values` (NumPy scalars as Python numbers, `_python_scalar`); raise ConfigError naming each
+    bad parameter and its allowed range."""
     try:
-        return schema(**values)
+        return schema(**{name: _python_scalar(value) for name, value in values.items()})
     except ValidationError as exc:
         lines = "\n  ".join(_describe(e, schema) for e in exc.errors())
         raise ConfigError(f"invalid configuration:\n  {lines}") from None

@@ -1,19 +1,26 @@
 """The interactive market: Mesa's SolaraViz page for the ABM. Serve it with `sdce viz` (or `solara run
 sdce_abm.app`).
 
-The controls are Mesa user parameters: selects for the regime, the policy and the learning rule, and text inputs
-for the numbers, so that what a person types reaches the validated configuration (`sdce.config`) as typed. Reset
-builds a new market from the controls; a value the configuration rejects is shown on the page instead of a market.
-Step and Play advance one generation at a time. A checkbox overlays the mean-field limit (docs/model.md §9), dashed.
+The controls are Mesa user parameters: selects for the regime, the policy and the learning rule; sliders for N, M, τ
+and T over the ranges `sdce.config` allows (`slider`); text inputs for the policy level and the seed, whose ranges
+depend on the policy or have no end, so that what a person types reaches the validated configuration as typed.
+Reset checks the controls at once (a value the configuration rejects is shown on the page instead of a market) and
+builds the market in a background task, with a spinner: the first market of a regime and size compiles JAX code
+(about 8 s for pmir on 2 cores). Step and Play advance one generation at a time. The tiles sit on one named page
+(`PAGES`; Mesa 3.3 would label its pages "Page 0", ...). A checkbox overlays the mean-field limit (docs/model.md §9),
+dashed.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
+import annotated_types
 import mesa
 import solara
 from mesa.visualization import SolaraViz
+from mesa.visualization.solara_viz import make_initial_grid_layout
 from mesa.visualization.utils import update_counter
 
 from sdce.config import REGIMES, SDCEConfig, make_config
@@ -29,15 +36,35 @@ from sdce_abm.live_figures import (
 from sdce_abm.model import SDCEModel
 
 FIELDS = SDCEConfig.model_fields
-NUMBERS = {"n_producers": (int, "N, producers"), "n_trainers": (int, "M, trainers"),
-           "temperature": (float, "τ, sampling temperature"), "generations": (int, "T, generations")}
+# the sliders: label, step, and the largest value where the field has no upper bound (16 x Table I's N and M; a
+# generation then takes under a second on 2 cores, pmir included; T up to 200)
+SLIDERS = {"n_producers": ("N, producers", 1, 16384), "n_trainers": ("M, trainers", 1, 64),
+           "temperature": ("τ, sampling temperature", 0.01, None), "generations": ("T, generations", 1, 200)}
 DEFAULT_SEED = 17
+
+
+def slider(name: str, label: str, step: int | float, cap: int | float | None) -> dict:
+    """Mesa's SliderInt / SliderFloat for a config field, its range from the field's constraints: >= and <= bounds as
+    they are, a strict bound moved in by one step, and `cap` above where the field has none."""
+    low, high = None, cap
+    for bound in FIELDS[name].metadata:
+        if isinstance(bound, annotated_types.Ge):
+            low = bound.ge
+        elif isinstance(bound, annotated_types.Gt):
+            low = bound.gt + step
+        elif isinstance(bound, annotated_types.Le):
+            high = bound.le
+        elif isinstance(bound, annotated_types.Lt):
+            high = bound.lt - step
+    kind = "SliderInt" if FIELDS[name].annotation is int else "SliderFloat"
+    return {"type": kind, "value": FIELDS[name].default, "min": low, "max": high, "step": step, "label": label}
+
+
 MODEL_PARAMS = {
     "regime": {"type": "Select", "value": FIELDS["regime"].default, "values": list(REGIMES), "label": "regime"},
     "policy": {"type": "Select", "value": FIELDS["policy"].default, "values": list(POLICIES), "label": "policy"},
     "policy_level": {"type": "InputText", "value": "0", "label": "policy level (s, w, p̄ or lump sum)"},
-    **{name: {"type": "InputText", "value": str(FIELDS[name].default), "label": label}
-       for name, (_, label) in NUMBERS.items()},
+    **{name: slider(name, *spec) for name, spec in SLIDERS.items()},
     "learning_rule": {"type": "Select", "value": FIELDS["learning_rule"].default, "values": ["mle", "wgf"],
                       "label": "learning rule"},
     "seed": {"type": "InputText", "value": str(DEFAULT_SEED), "label": "seed"},
@@ -54,19 +81,14 @@ def _parse(name: str, text: str, kind: type) -> int | float:
         raise ConfigError(f"{name}: {str(text)!r} is not {noun}") from None
 
 
-def market_config(*, regime: str, policy: str, policy_level: str, n_producers: str, n_trainers: str,
-                  temperature: str, generations: str, learning_rule: str, seed: str) -> tuple[SDCEConfig, int]:
-    """The validated configuration and seed the page's controls describe. Raises ConfigError naming every control
-    it rejects: text that is not a number, and every value the configuration rejects."""
-    texts = {"n_producers": n_producers, "n_trainers": n_trainers, "temperature": temperature,
-             "generations": generations}
-    values: dict = {"regime": regime, "policy": policy, "learning_rule": learning_rule}
+def market_config(*, regime: str, policy: str, policy_level: str, n_producers: int, n_trainers: int,
+                  temperature: float, generations: int, learning_rule: str, seed: str) -> tuple[SDCEConfig, int]:
+    """The validated configuration and seed the page's controls describe (the sliders' numbers as they are, the text
+    fields parsed). Raises ConfigError naming every control it rejects: text that is not a number, and every value
+    the configuration rejects."""
+    values: dict = {"regime": regime, "policy": policy, "learning_rule": learning_rule, "n_producers": n_producers,
+                    "n_trainers": n_trainers, "temperature": temperature, "generations": generations}
     problems = []
-    for name, (kind, _) in NUMBERS.items():
-        try:
-            values[name] = _parse(name, texts[name], kind)
-        except ConfigError as exc:
-            problems.append(str(exc))
     try:
         level = _parse("policy level", policy_level, float)
         if policy in LEVEL_FIELDS:
@@ -83,7 +105,7 @@ def market_config(*, regime: str, policy: str, policy_level: str, n_producers: s
     except ConfigError as exc:
         problems.append(str(exc))
     try:
-        config = make_config(values)  # numbers that did not parse are left at their defaults here
+        config = make_config(values)  # a level that did not parse is left at its default here
     except ConfigError as exc:
         problems += [line.strip() for line in str(exc).splitlines()[1:]]
     if problems:
@@ -92,35 +114,53 @@ def market_config(*, regime: str, policy: str, policy_level: str, n_producers: s
 
 
 class InteractiveMarket(mesa.Model):
-    """The market the page shows: an `SDCEModel` built from the controls (numbers as typed text), or why not.
+    """The market the page shows: an `SDCEModel` built from the controls, or why not.
 
-    A value the configuration rejects, or a numerical failure while stepping, sets `error` and stops the run
+    Mesa's Reset calls this constructor in its click handler, so it only checks the controls; `build` makes the
+    market (the page runs it in a background task behind a spinner; `step` builds first when it has not run). A value
+    the configuration rejects, or a numerical failure while building or stepping, sets `error` and stops the run
     instead of raising into the server.
     """
 
     def __init__(self, *, regime: str = DEFAULTS["regime"], policy: str = DEFAULTS["policy"],
-                 policy_level: str = DEFAULTS["policy_level"], n_producers: str = DEFAULTS["n_producers"],
-                 n_trainers: str = DEFAULTS["n_trainers"], temperature: str = DEFAULTS["temperature"],
-                 generations: str = DEFAULTS["generations"], learning_rule: str = DEFAULTS["learning_rule"],
+                 policy_level: str = DEFAULTS["policy_level"], n_producers: int = DEFAULTS["n_producers"],
+                 n_trainers: int = DEFAULTS["n_trainers"], temperature: float = DEFAULTS["temperature"],
+                 generations: int = DEFAULTS["generations"], learning_rule: str = DEFAULTS["learning_rule"],
                  seed: str = DEFAULTS["seed"]) -> None:
         super().__init__()
         self.market: SDCEModel | None = None
         self.error: str | None = None
+        self.config: SDCEConfig | None = None
+        self._building = threading.Lock()
         try:
-            config, market_seed = market_config(
+            self.config, self.market_seed = market_config(
                 regime=regime, policy=policy, policy_level=policy_level, n_producers=n_producers,
                 n_trainers=n_trainers, temperature=temperature, generations=generations,
                 learning_rule=learning_rule, seed=seed)
-            self.market = SDCEModel(config, seed=market_seed)
-        except FAILURES as exc:
+        except ConfigError as exc:
             self._stop(exc)
+
+    @property
+    def pending(self) -> bool:
+        """The controls were accepted and the market is not built yet."""
+        return self.market is None and self.error is None
+
+    def build(self) -> None:
+        """Build the market the controls describe, once (a second call, or one while building, waits and returns)."""
+        with self._building:
+            if self.pending:
+                try:
+                    self.market = SDCEModel(self.config, seed=self.market_seed)
+                except FAILURES as exc:
+                    self._stop(exc)
 
     def _stop(self, exc: Exception) -> None:
         self.error = str(exc)
         self.running = False
 
     def step(self) -> None:
-        """One generation of the market."""
+        """One generation of the market (built first, if the page's task has not built it yet)."""
+        self.build()
         if self.market is None:
             self.running = False
             return
@@ -253,12 +293,49 @@ def WelfareBreakdown(model: InteractiveMarket):
     _tile(model, welfare_figure)
 
 
-COMPONENTS = [MarketStatus, ContaminationQuality, PriceDrift, ProvenanceHistogram, PublicModelScatter,
-              WelfareBreakdown]
+PAGES = {"Market": [MarketStatus, ContaminationQuality, PriceDrift, ProvenanceHistogram, PublicModelScatter,
+                    WelfareBreakdown]}
+
+
+def building_message(model: InteractiveMarket) -> str:
+    """What the spinner says while `model` is being built."""
+    cfg = model.config
+    return (f"Building the market: regime {cfg.regime}, N={cfg.n_producers}, M={cfg.n_trainers}, seed "
+            f"{model.market_seed}. The first market of a regime and size compiles JAX code (about 8 s for pmir on "
+            "2 cores).")
+
+
+@solara.component
+def MarketPages(model: InteractiveMarket):
+    """The tiles on named tabs (`PAGES`), each page a draggable grid laid out as Mesa's; while the market is built
+    (`InteractiveMarket.build`, a background task), a spinner and what is being built."""
+    build = solara.lab.use_task(model.build, dependencies=[model])
+    tab, set_tab = solara.use_state(0)
+    layouts, set_layouts = solara.use_state({name: make_initial_grid_layout(len(tiles))
+                                             for name, tiles in PAGES.items()})
+    if build.pending or model.pending:  # the task's state read first, on every render: its end redraws this
+        if model.pending:  # (a rejected market's task ends at once; its message is in the first tile)
+            with solara.Row(style={"padding": "24px", "align-items": "center"}):
+                solara.SpinnerSolara(size="64px")
+                solara.Text(building_message(model), classes=["sdce-building"])
+        return
+    with solara.v.Tabs(v_model=tab, on_v_model=set_tab):
+        for name in PAGES:
+            solara.v.Tab(children=[name])
+    with solara.v.TabsItems(v_model=tab):
+        for index, (name, tiles) in enumerate(PAGES.items()):
+            with solara.v.TabItem():
+                if index == tab:
+                    solara.GridDraggable(
+                        items=[tile(model) for tile in tiles], grid_layout=layouts[name], resizable=True,
+                        draggable=True, on_grid_layout=lambda layout, name=name: set_layouts(
+                            lambda old: {**old, name: layout}))
 
 
 @solara.component
 def Page():
-    """One market per browser session, built from the default controls."""
-    model = solara.use_memo(InteractiveMarket, [])
-    SolaraViz(model, components=COMPONENTS, model_params=MODEL_PARAMS, name="sdce: synthetic-data market")
+    """One market per browser session, built from the default controls: Mesa's SolaraViz holds the controls and
+    makes a new `InteractiveMarket` on Reset; `MarketPages` shows it (Mesa's own pages would be named "Page 0")."""
+    model = solara.use_reactive(solara.use_memo(InteractiveMarket, []))
+    SolaraViz(model, components=[], model_params=MODEL_PARAMS, name="sdce: synthetic-data market")
+    MarketPages(model.value)

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sdce.dataworld.mixture import Mixture, sample
+from sdce.figures import draw_w2_floor, figure_legend
 from sdce_abm.model import SDCEModel
 from sdce_abm.output import trajectory
 
@@ -35,30 +36,34 @@ def _time_axis(ax, model: SDCEModel) -> None:
     ax.set_xlabel("generation")
 
 
-def _limit_line(ax, limit: dict | None, key: str, upto: int, color: str = "k") -> None:
+def _limit_line(ax, limit: dict | None, key: str, upto: int, color: str = "k", label: str = "mean-field") -> None:
     """The mean-field trajectory up to the ABM's generation, dashed on top."""
     if limit is not None:
-        ax.plot(np.arange(upto + 1), limit[key][:upto + 1], "--", color=color, lw=1.2, zorder=3,
-                label="mean-field")
+        ax.plot(np.arange(upto + 1), limit[key][:upto + 1], "--", color=color, lw=1.2, zorder=3, label=label)
+
+
+def _legend(fig: Figure, ncols: int = 3) -> None:
+    """The tile's one legend, in its bottom margin (the tiles keep fixed margins: `_figure`)."""
+    figure_legend(fig, ncols=ncols, loc="lower center", fontsize=7, frameon=False)
 
 
 def contamination_quality_figure(model: SDCEModel, limit: dict | None = None) -> Figure:
     """ρ_t (eq. 1) and mean Q_t with the band over trainers (eq. 2 with the collapse channel)."""
     frame = trajectory(model)
     gen, t = frame.index.to_numpy(), model.steps
-    fig, (ax_rho, ax_q) = _figure(2)
+    fig, (ax_rho, ax_q) = _figure(2, bottom=0.3)
     ax_rho.plot(gen, frame["rho"], "o-", color="tab:red", ms=3, label="ABM")
     _limit_line(ax_rho, limit, "rho", t)
-    ax_rho.set(title=r"contamination $\rho_t$", ylim=(0, 1))
+    ax_rho.set(title=r"contamination $\rho_t$", ylabel=r"$\rho_t$ (synthetic share)", ylim=(0, 1))
     per_trainer = frame.filter(like="quality_j")
     ax_q.fill_between(gen, per_trainer.min(axis=1), per_trainer.max(axis=1), color="tab:blue", alpha=0.25,
                       label="trainers (min-max)")
     ax_q.plot(gen, frame["quality"], "o-", color="tab:blue", ms=3, label="mean")
     _limit_line(ax_q, limit, "quality", t)
-    ax_q.set(title=r"quality $Q_t$", ylim=(0, None))
+    ax_q.set(title=r"quality $Q_t$", ylabel=r"$Q_t$ (quality index)", ylim=(0, None))
     for ax in (ax_rho, ax_q):
         _time_axis(ax, model)
-        ax.legend(fontsize=7)
+    _legend(fig, ncols=4)
     return fig
 
 
@@ -66,38 +71,36 @@ def price_drift_figure(model: SDCEModel, limit: dict | None = None) -> Figure:
     """The mean price paid per unit used, and the public model's drift from p: W2 (probe) and KL(q̄_t‖p)."""
     frame = trajectory(model)
     gen, t = frame.index.to_numpy(), model.steps
-    fig, (ax_price, ax_w2) = _figure(2, left=0.12, right=0.87, wspace=0.55)
-    ax_price.plot(gen, frame["price"], "o-", color="tab:green", ms=3, label="ABM")
+    fig, (ax_price, ax_w2) = _figure(2, left=0.12, right=0.87, wspace=0.55, bottom=0.34)
+    ax_price.plot(gen, frame["price"], "o-", color="tab:green", ms=3, label="ABM price")
     _limit_line(ax_price, limit, "price", t)
-    ax_price.set(title="mean price per unit used")
-    ax_price.legend(fontsize=7)
+    ax_price.set(title="mean price per unit used", ylabel="price per unit")
     ax_w2.plot(gen, frame["w2"], "o-", color="tab:purple", ms=3, label=r"$W_2$ probe")
-    ax_w2.axhline(model.w2_floor, color="grey", ls=":", lw=1, label=r"$W_2(p,p)$ probe floor")
+    draw_w2_floor(ax_w2, [model.w2_floor])
     _limit_line(ax_w2, limit, "w2", t)
     ax_kl = ax_w2.twinx()
     ax_kl.plot(gen, frame["kl"], "s-", color="tab:orange", ms=3, label=r"KL$(\bar q_t\|p)$")
-    _limit_line(ax_kl, limit, "kl", t, color="tab:brown")
+    _limit_line(ax_kl, limit, "kl", t, color="tab:brown", label="mean-field KL")
     ax_w2.set(title=r"drift of $\bar q_t$ from $p$", ylim=(0, None))
     for ax in (ax_price, ax_w2):
         _time_axis(ax, model)
-    ax_w2.set_ylabel(r"$W_2$", color="tab:purple")
-    ax_kl.set_ylabel("KL", color="tab:orange")
+    ax_w2.set_ylabel(r"$W_2$ (units of $x$)", color="tab:purple")
+    ax_kl.set_ylabel("KL (nats)", color="tab:orange")
     ax_kl.set_ylim(0, None)
-    ax_w2.legend(fontsize=7, loc="upper left")
-    ax_kl.legend(fontsize=7, loc="lower right")
+    _legend(fig)
     return fig
 
 
 def provenance_figure(model: SDCEModel) -> Figure:
     """Histogram of producers' provenance φ_i now, beside generation 0."""
-    phi = model.datacollector.get_model_vars_dataframe()["phi"]
-    fig, (ax,) = _figure(1)
+    phi = model.provenance_path()
+    fig, (ax,) = _figure(1, bottom=0.26)
     bins = np.linspace(0, 1, 26)
     ax.hist(phi.iloc[0], bins=bins, alpha=0.45, color="tab:grey", label="generation 0")
     ax.hist(phi.iloc[-1], bins=bins, alpha=0.6, color="tab:cyan", label=f"generation {model.steps}")
     ax.axvline(float(np.mean(phi.iloc[-1])), color="tab:cyan", ls="--", lw=1, label="mean now")
-    ax.set(title=r"producer provenance $\phi_i$ (human share)", xlabel=r"$\phi$", ylabel="producers")
-    ax.legend(fontsize=7)
+    ax.set(title=r"producer provenance $\phi_i$ (human share)", xlabel=r"$\phi_i$", ylabel="producers")
+    _legend(fig)
     return fig
 
 
@@ -125,7 +128,7 @@ def public_model_figure(model: SDCEModel) -> Figure:
         grid = np.linspace(lo, hi, 300)[:, None]
         ax.hist(x[:, 0], bins=40, density=True, alpha=0.5, color="tab:red", label=rf"$\bar q_{{{t}}}$ samples")
         ax.plot(grid[:, 0], np.exp(p.log_density(grid)), color="k", label="p")
-        ax.set(title=rf"public model $\bar q_{{{t}}}$ against $p$", xlabel="x")
+        ax.set(title=rf"public model $\bar q_{{{t}}}$ against $p$", xlabel="$x$", ylabel="density")
         ax.legend(fontsize=7)
         return fig
     p2 = _plane(p)
@@ -152,7 +155,7 @@ def welfare_figure(model: SDCEModel) -> Figure:
     bars = ax.bar([label for _, label, _ in WELFARE_BARS], values, color=colors)
     ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set(title=f"welfare per unit of V, generation {model.steps} "
-                 f"(residual {model.welfare['residual']:+.3f})")
+    ax.set(title=f"welfare, generation {model.steps} (residual {model.welfare['residual']:+.3f})",
+           xlabel="component (docs/model.md §8)", ylabel=r"per unit of $V$")
     ax.tick_params(axis="x", labelsize=7, rotation=20)
     return fig

@@ -9,16 +9,18 @@ is fitted to human data only.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from functools import partial
 from typing import Any
 
 import mesa
 import numpy as np
+import pandas as pd
 
 from sdce.budget import check_abm
 from sdce.config import SDCEConfig, make_config
-from sdce.dataworld.metrics import kl_divergence, w2_gaussian, w2_sinkhorn
+from sdce.dataworld.metrics import kl_divergence, w2_gaussian, w2_probe_floor, w2_sinkhorn
 from sdce.dataworld.mixture import combine, human_distribution, randomized_round, sample, temper
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.policy import lump_sum_transfer, policy_cost
@@ -31,24 +33,44 @@ from sdce.regimes import Market, Offer, Settlement, regime_module
 from sdce_abm.agents import Producer, ProducerState, Trainer
 
 
-class SDCEModel(mesa.Model):
-    """Producers, trainers and a regime. Keyword parameters are the fields of `SDCEConfig`.
+def _seed_integer(name: str, value: Any) -> int:
+    """`value` as a Python int when it is an integer >= 0 (NumPy integers too, not bools), else ConfigError."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ConfigError(f"{name}: must be an integer >= 0 or None (got {value!r})")
+    return int(value)
 
-    `SDCEModel(seed=17, regime="shapley", n_producers=256)`, or `SDCEModel(config=cfg, seed=17)`.
+
+class SDCEModel(mesa.Model):
+    """Producers, trainers and a regime. Keyword parameters are the fields of `SDCEConfig` (NumPy scalars too).
+
+    `SDCEModel(seed=17, regime="shapley", n_producers=256)`, or `SDCEModel(config=cfg, rng=17)`. `seed` and `rng` are
+    those of `mesa.Model` (3.3): one or neither; `rng` also takes a `np.random.Generator`, `BitGenerator` or
+    `SeedSequence`. All of the model's randomness (NumPy, and the JAX keys of `pmir` and `retrain`) is drawn from
+    `self.rng`, so `seed=s` and `rng=s` give the same run. `self.seed` is the integer that reproduces the run (the
+    `rng` integer when one was given), None when the stream came from entropy or a generator.
     """
 
-    def __init__(self, config: SDCEConfig | None = None, *, seed: int | None = None, **params: Any) -> None:
+    def __init__(self, config: SDCEConfig | None = None, *, seed: int | None = None, rng: Any = None,
+                 **params: Any) -> None:
         cfg = make_config({**(config.model_dump() if config else {}), **params})
-        if seed is not None and not (isinstance(seed, int) and seed >= 0):
-            raise ConfigError(f"seed: must be an integer >= 0 or None (got {seed!r})")
+        if seed is not None and rng is not None:
+            raise ConfigError(f"seed, rng: give one or neither, as mesa.Model (got seed={seed!r}, rng={rng!r})")
+        if seed is not None:
+            seed = _seed_integer("seed", seed)
+        if isinstance(rng, numbers.Integral | np.bool_):
+            rng = _seed_integer("rng", rng)
         check_abm(cfg)
-        super().__init__(seed=seed)
+        try:
+            super().__init__(seed=seed, rng=rng)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"rng: must be an integer >= 0 or a sequence of them, a numpy Generator, BitGenerator "
+                              f"or SeedSequence, or None (got {rng!r}: {exc})") from None
         self.config = cfg
-        self.seed = seed
+        self.seed = rng if isinstance(rng, int) else seed
         self.p = human_distribution(cfg.dim, cfg.human_dist, cfg.human_modes, cfg.human_mode_radius,
                                     cfg.human_mode_scale)
         self.p_probe = sample(self.p, cfg.probe_size, self.rng)
-        self.w2_floor = w2_sinkhorn(self.p_probe, sample(self.p, cfg.probe_size, self.rng), cfg.sinkhorn_epsilon)
+        self.w2_floor = w2_probe_floor(self.p, self.p_probe, self.rng, cfg.sinkhorn_epsilon)
 
         types = draw_producer_types(cfg, self.rng)
         n = cfg.n_producers
@@ -94,14 +116,19 @@ class SDCEModel(mesa.Model):
                 "rho": "rho", "quality": "mean_quality", "price": "mean_price", "provenance": "mean_provenance",
                 "kl": "kl_public", "w2": "w2_public", "w2_moments": "w2_moments",
                 **{k: lambda m, k=k: m.welfare[k] for k in WELFARE_KEYS},
-                "phi": lambda m: m.producer_state.phi.copy(),
                 **({"intermediary_formed": lambda m: bool(m.settlement.detail.formed)}
                    if cfg.regime == "intermediary" else {}),
-            },
-            agenttype_reporters={Trainer: {"quality": "quality", "fidelity": "fidelity"}},
+            },  # scalars only: per-agent values are agent-type reporters (`provenance_path` reads phi)
+            agenttype_reporters={Producer: {"phi": "phi"}, Trainer: {"quality": "quality", "fidelity": "fidelity"}},
         )
         self._generation()
         self.datacollector.collect(self)
+
+    def provenance_path(self) -> pd.Series:
+        """Producers' provenance φ_{i,t} by generation t = 0..steps: one array (N,) per generation, in producer order
+        (the `Producer` agent-type reporter `phi`; docs/model.md §10)."""
+        phi = self.datacollector.get_agenttype_vars_dataframe(Producer)["phi"].unstack("AgentID")
+        return pd.Series(list(phi.to_numpy()), index=phi.index.rename("generation"), name="phi")
 
     # -- one generation ----------------------------------------------------------------------------------------------
     def step(self) -> None:

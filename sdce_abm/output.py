@@ -23,13 +23,13 @@ TRAJECTORY_COLUMNS = ("rho", "quality", "price", "provenance", "kl", "w2", "w2_m
 
 
 def trajectory(model: SDCEModel) -> pd.DataFrame:
-    """One row per generation 0..t: the model reporters, quantiles of provenance phi, and each trainer's quality
-    and fidelity D_j (`quality_j<k>`, `fidelity_j<k>`)."""
+    """One row per generation 0..t: the model reporters, quantiles of provenance phi (`SDCEModel.provenance_path`),
+    and each trainer's quality and fidelity D_j (`quality_j<k>`, `fidelity_j<k>`)."""
     reporters = model.datacollector.get_model_vars_dataframe()
     frame = reporters[[*TRAJECTORY_COLUMNS, *(["intermediary_formed"] if "intermediary_formed" in reporters else [])]
                       ].copy()
     frame.index.name = "generation"
-    phi = np.stack(reporters["phi"].to_numpy())
+    phi = np.stack(model.provenance_path().to_numpy())
     for q in (10, 50, 90):
         frame[f"provenance_p{q}"] = np.percentile(phi, q, axis=1)
     per_trainer = model.datacollector.get_agenttype_vars_dataframe(type(model.trainers[0]))
@@ -107,8 +107,8 @@ def run_to_folder(cfg: SDCEConfig, seed: int, out: Path, on_generation: Callable
         if on_generation is not None:
             on_generation(model.steps)
     result = summary(model)
-    plot_trajectory(trajectory(model), model.datacollector.get_model_vars_dataframe()["phi"], model.w2_floor,
-                    f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, tau={cfg.temperature}, "
+    plot_trajectory(trajectory(model), model.provenance_path(), model.w2_floor,
+                    f"{cfg.regime}: N={cfg.n_producers}, M={cfg.n_trainers}, $\\tau$={cfg.temperature}, "
                     f"rule={cfg.learning_rule}, seed={model.seed}", out / "trajectory.png")
     if model.learning_curves:
         plot_learning(pd.DataFrame(model.learning_curves), out / "learning.png")

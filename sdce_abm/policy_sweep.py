@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from sdce.atomic import save_figure_atomic
 from sdce.config import SDCEConfig
 from sdce.errors import ConfigError
+from sdce.figures import figure_legend
 from sdce.result_log import appended, read_log, write_log
 from sdce.run_folder import claim_folder
 
@@ -82,7 +83,7 @@ def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: S
                   & done["seed"].isin(list(seeds))]
     by_level = frame.groupby("level")[list(OUTCOMES)].agg(["mean", "std"])
     best = float(by_level[("W", "mean")].idxmax())
-    plot_sweep(by_level, policy, best, closed_form, out / "sweep.png")
+    plot_sweep(by_level, policy, best, closed_form, out / "sweep.png", len(seeds))
     return {
         "policy": policy, "regime": cfg.regime, "levels": [float(v) for v in by_level.index],
         **{f"{k}_mean": by_level[(k, "mean")].tolist() for k in OUTCOMES},
@@ -91,20 +92,25 @@ def policy_sweep(cfg: SDCEConfig, policy: str, levels: Sequence[float], seeds: S
     }
 
 
-def plot_sweep(by_level: pd.DataFrame, policy: str, best: float, closed_form: float | None, path: Path) -> None:
-    """W_T (mean ± sd over seeds) and realized W_T against the level, with the swept optimum and the closed form."""
-    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+def plot_sweep(by_level: pd.DataFrame, policy: str, best: float, closed_form: float | None, path: Path,
+               seeds: int | None = None) -> None:
+    """W_T (mean ± sd over the `seeds` seeds) and realized W_T against the level, with the swept optimum and the
+    closed form (eq. 10 or 12)."""
+    fig = Figure(figsize=(6.5, 4.6), layout="constrained")
     ax = fig.subplots()
     x = by_level.index.to_numpy()
     mean, sd = by_level[("W", "mean")].to_numpy(), np.nan_to_num(by_level[("W", "std")].to_numpy())
-    ax.plot(x, mean, "o-", label="W_T (Theorem 2)")
-    ax.fill_between(x, mean - sd, mean + sd, alpha=0.2)
-    ax.plot(x, by_level[("W_realized", "mean")], "s--", label="realized W_T")
+    ax.plot(x, mean, "o-", label=r"$W_T$ (Theorem 2): mean")
+    ax.fill_between(x, mean - sd, mean + sd, alpha=0.2, label=r"$W_T$: mean $\pm$ 1 sd over seeds")
+    ax.plot(x, by_level[("W_realized", "mean")], "s--", label=r"realised $W_T$: mean")
     ax.axvline(best, color="tab:green", ls=":", label=f"swept optimum {best:.4g}")
     if closed_form is not None:
-        name = "s*" if policy == "subsidy" else "w*"
+        name = "$s^*$" if policy == "subsidy" else "$w^*$"
         ax.axvline(closed_form, color="tab:red", ls="--", label=f"{name} (eq. {10 if policy == 'subsidy' else 12}) "
                                                               f"= {closed_form:.4g}")
-    ax.set(xlabel=f"{policy} level", ylabel="welfare per unit of content", title=f"policy sweep: {policy}")
-    ax.legend(fontsize=8)
+    symbol = "$s$" if policy == "subsidy" else "$w$"
+    runs = "" if seeds is None else f", {seeds} seeds per level"
+    ax.set(xlabel=f"{policy} level {symbol}", ylabel=r"$W_T$ (per unit of $V$)",
+           title=f"policy sweep: {policy}{runs}")
+    figure_legend(fig, ncols=2)
     save_figure_atomic(fig, path, 120)

@@ -67,3 +67,23 @@ def test_the_size_named_fits_both_budgets(monkeypatch):
         check_budget("an ABM run", abm_need, **sizes)
     fits = abm_need(**{**sizes, "producers": _hinted(str(refused.value), "producers")})
     assert fits.memory <= memory_budget() and fits.seconds <= time_budget()
+
+
+@pytest.mark.parametrize("table,cells", [("table3", 5), ("table5", 6)])
+def test_tables_iii_and_v_bound_every_run_they_make(table, cells, monkeypatch, tmp_path):
+    """The bound counts seeds x cells (`calibration.runs.planned_runs`), not seeds: a budget that 32 runs fit but
+    the table's runs do not is refused before any work."""
+    from typer.testing import CliRunner
+
+    from calibration.runs import TABLE3_REGIMES, TABLE5_POLICIES, planned_runs, seed_list
+    from sdce.cli import app
+
+    cfg = make_config()
+    seeds = seed_list(32)
+    one = abm_need(cfg.n_producers, cfg.n_trainers, cfg.generations).seconds
+    keywords = {"regimes": TABLE3_REGIMES} if table == "table3" else {"policies": TABLE5_POLICIES}
+    assert len(planned_runs(seeds, **keywords)[1]) >= cells * len(seeds)
+    monkeypatch.setenv("SDCE_TIME_HOURS", str(2 * len(seeds) * one / 3600))
+    result = CliRunner().invoke(app, ["reproduce", table, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "time budget" in result.output, result.output
+    assert not (tmp_path / "out").exists()

@@ -48,7 +48,7 @@ def test_table2_at_tiny_size(tmp_path, small_config):
     assert len(ours) == 5 and np.isfinite(ours["b"]).all() and (ours["se_hac"] > 0).all()
     paper = table.set_index("paper row")
     for row in TABLE_II.values():
-        assert paper.loc[row.label, "paper b"] == row.b
+        assert paper.loc[f"paper: {row.label}", "paper b"] == row.b
     text = table[table["ours"].str.startswith("text", na=False)].iloc[0]
     fit = collapse_law_ols(pd.read_csv(tmp_path / "retrain" / "text" / "panel.csv"), "perplexity")
     assert text["b"] == pytest.approx(fit["b"]) and text["gap"] == pytest.approx(fit["b"] - text["paper b"])

@@ -145,7 +145,7 @@ def test_cli_retrain_json(tmp_path):
     (["retrain", "--tau", "0"], "tau"),
     (["retrain", "--size", "huge"], "size"),
     (["calibrate", "ols"], "exactly one of --panel"),
-    (["calibrate", "ols", "--source", "table9"], "unknown source"),
+    (["calibrate", "ols", "--source", "table9"], "--source"),
     (["calibrate", "ols", "--panel", "/nonexistent/panel.csv"], "not found"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path):

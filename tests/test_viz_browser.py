@@ -145,17 +145,18 @@ def _step_count(counter) -> int:
 
 
 def test_a_bad_number_shows_a_message_and_the_server_lives_on(page):
-    producers = page.get_by_label("N, producers")
-    producers.fill("-5")
-    producers.press("Enter")
+    """Sizes are sliders bounded by the configuration; the seed is typed, and a bad one is named on the page."""
+    seed = page.get_by_label("seed")
+    seed.fill("-5")
+    seed.press("Enter")
     page.get_by_role("button", name="Reset").click()
     error = page.locator(".sdce-error")
     error.wait_for()
-    assert "n_producers" in error.inner_text() and "-5" in error.inner_text()
-    producers.fill("256")
-    producers.press("Enter")
+    assert "seed" in error.inner_text() and "-5" in error.inner_text()
+    seed.fill("5")
+    seed.press("Enter")
     page.get_by_role("button", name="Reset").click()
-    page.get_by_text("N=256").wait_for()
+    page.get_by_text("seed 5.").wait_for()
     _step(page, 1)
 
 

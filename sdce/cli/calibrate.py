@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
 from sdce.budget import check_budget, retrain_need
 from sdce.cli.common import (
+    Command,
     ConfigOpt,
+    DataMode,
+    Domain,
     ForceOpt,
+    RetrainSize,
     abm_panel_with_progress,
+    announce,
     check_abm_panel,
     clean_errors,
+    command_group,
     print_json,
     print_quantities,
     print_table,
@@ -22,8 +28,7 @@ from sdce.cli.common import (
 from sdce.config import load_config
 from sdce.errors import ConfigError
 
-calibrate_app = typer.Typer(no_args_is_help=True,
-                            help="Estimate the collapse law and calibrate the model.")
+calibrate_app = command_group(help="Estimate the collapse law and calibrate the model.")
 
 
 def _print_metric(panel, metric: str, title: str) -> None:
@@ -34,15 +39,16 @@ def _print_metric(panel, metric: str, title: str) -> None:
 
 
 def retrain(
-    domain: str = typer.Option("text", help="text | images | recsys (docs/model.md §11)."),
+    domain: Domain = typer.Option("text", help="Benchmark domain (docs/model.md §11)."),
     rho: str = typer.Option("0.1,0.3,0.5,0.7,0.9", help="Comma-separated contamination ratios in [0, 1]."),
     generations: int = typer.Option(10, help="T, generations after generation 0."),
     seeds: int = typer.Option(1, help="K, replications."),
     seed: int = typer.Option(0, min=0, help="First seed."),
     tau: float = typer.Option(0.8, help="Sampling temperature of the synthetic data, in (0, 1]."),
-    data_mode: str = typer.Option("replace", help="replace | accumulate."),
-    size: str = typer.Option("small", help="tiny (tests) | small (CPU, default) | paper (GPU)."),
-    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/retrain/DOMAIN-SIZE]."),
+    data_mode: DataMode = typer.Option("replace", help="Fresh human data each generation (replace) or kept "
+                                                       "(accumulate)."),
+    size: RetrainSize = typer.Option("small", help="tiny (tests), small (CPU), paper (GPU)."),
+    out: Optional[Path] = typer.Option(None, show_default="runs/retrain/DOMAIN-SIZE", help="Run folder."),
     force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print {panel: records, path} as one JSON object."),
 ) -> None:
@@ -60,11 +66,12 @@ def retrain(
         folder = out or Path("runs/retrain") / f"{cfg.domain}-{cfg.size}"
         check_budget(f"the retraining run of {len(cfg.rhos)} ratios", lambda seeds, generations: retrain_need(
             len(cfg.rhos), seeds, generations, cfg.size), seeds=cfg.seeds, generations=cfg.generations)
+        announce(folder)
         with progress_bar() as progress:
             task = progress.add_task(f"retrain {cfg.domain} ({cfg.size})",
                                      total=len(cfg.rhos) * cfg.seeds * (cfg.generations + 1))
             panel = run_retraining(cfg, folder, on_cells=lambda k: progress.advance(task, k), force=force)
-    figure = plot_panel(panel, folder / "panel.png", f"{cfg.domain}: tau={cfg.tau}, {cfg.data_mode}, {cfg.size}")
+    figure = plot_panel(panel, folder / "panel.png", f"{cfg.domain}: $\\tau$={cfg.tau}, {cfg.data_mode}, {cfg.size}")
     if as_json:
         print_json({"panel": panel.to_dict("records"), "path": str(folder / "panel.csv"), "figure": str(figure)})
         return
@@ -72,13 +79,15 @@ def retrain(
     _print_metric(panel, metric, f"{cfg.domain}: {metric} (mean over {cfg.seeds} seeds) -> {folder}")
 
 
-@calibrate_app.command("ols")
+@calibrate_app.command("ols", cls=Command)
 def calibrate_ols(
-    panel: Optional[Path] = typer.Option(None, help="Panel CSV (columns rho, generation, metric, value)."),
-    source: Optional[str] = typer.Option(None, help="paper-table4 (the published Table IV) | abm (run our ABM)."),
-    metric: Optional[str] = typer.Option(None, help="Metric to regress [default: the panel's headline metric]."),
+    panel: Optional[Path] = typer.Option(None, show_default="none: give --source",
+                                         help="Panel CSV (columns rho, generation, metric, value)."),
+    source: Optional[Literal["paper-table4", "abm"]] = typer.Option(
+        None, show_default="none: give --panel", help="paper-table4: the published Table IV; abm: run our ABM."),
+    metric: Optional[str] = typer.Option(None, show_default="the panel's headline metric", help="Metric to regress."),
     min_generation: int = typer.Option(1, help="Use generations t >= this."),
-    maxlags: Optional[int] = typer.Option(None, help="HAC lags [default: Newey-West (1994) rule]."),
+    maxlags: Optional[int] = typer.Option(None, show_default="Newey-West (1994) rule", help="HAC lags."),
     config: Optional[Path] = ConfigOpt,
     seeds: int = typer.Option(4, help="abm: seeds per rho."),
     seed: int = typer.Option(17, min=0, help="abm: first seed."),
@@ -93,8 +102,6 @@ def calibrate_ols(
     with clean_errors():
         if (panel is None) == (source is None):
             raise ConfigError("give exactly one of --panel FILE or --source paper-table4|abm")
-        if source not in (None, "paper-table4", "abm"):
-            raise ConfigError(f"--source: unknown source {source!r}; choose paper-table4 or abm")
         if panel is not None:
             frame = load_panel(panel)
         elif source == "paper-table4":
@@ -105,6 +112,7 @@ def calibrate_ols(
             cfg = load_config(config)
             check_abm_panel(cfg, seeds, "--seeds")
             claim_tables_folder(out, cfg, force=force)
+            announce(out)
             with progress_bar() as progress:
                 frame = abm_panel_with_progress(config, seeds, seed, progress, out)
         fit = collapse_law_ols(frame, metric, min_generation=min_generation, maxlags=maxlags)

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import numbers
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Literal, Optional, Sequence
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from calibration.abm_panel import table4_abm_panel
 from sdce.budget import check_abm
-from sdce.config import SDCEConfig, load_config
+from sdce.config import REGIMES, SDCEConfig, load_config
+from sdce.economics.policy import POLICIES
 from sdce.errors import ConfigError, NotConverged
 from sdce.paper.published import TABLE_IV_RHOS
 from sdce.strict_json import dumps
+from sdce.table_cells import cell, table_scale
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -28,13 +40,64 @@ def stdout() -> Console:
     return console if console.is_terminal else Console(width=160)
 
 
-ConfigOpt = typer.Option(None, "--config", help="TOML file of parameters (see `sdce config show`).")
-PolicyOpt = typer.Option(None, "--policy", help="none|subsidy|disclosure|royalty-cap|transfer|watermark.")
-SubsidyOpt = typer.Option(None, "--subsidy", help="s per unit of perceived human content, or 'optimal' (eq. 10).")
-WatermarkOpt = typer.Option(None, "--watermark", help="Watermark strength w, or 'optimal' (eq. 12).")
-CapOpt = typer.Option(None, "--royalty-cap", help="p̄, cap on the royalty charged.")
-TransferOpt = typer.Option(None, "--transfer", help="Lump sum per producer, levied on trainers.")
+def _flags_as_flags(params: list) -> list:
+    """Flags take no value, so their help shows no type (typer's rich help prints `<bool>` beside them)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """Every `sdce` command: typer's, with flags shown as flags."""
+
+    def get_params(self, ctx):
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """Every `sdce` command group: typer's, with flags shown as flags."""
+
+    def get_params(self, ctx):
+        return _flags_as_flags(super().get_params(ctx))
+
+
+def command_group(help: str, **settings) -> typer.Typer:
+    """A Typer app of `sdce` commands (register each with `cls=Command`), with help on no arguments."""
+    return typer.Typer(cls=Group, no_args_is_help=True, help=help, **settings)
+
+
+def configured(field: str) -> str:
+    """The default an option shows when it overrides a configuration field: the field's default (Table I or the
+    specification, `sdce config show`) unless the --config file sets it."""
+    return f"--config, else {SDCEConfig.model_fields[field].default}"
+
+
+Regime = Literal[REGIMES]
+Policy = Literal[POLICIES]
+LearningRule = SDCEConfig.model_fields["learning_rule"].annotation
+Domain = SDCEConfig.model_fields["retrain_domain"].annotation
+RetrainSize = SDCEConfig.model_fields["retrain_size"].annotation
+DataMode = SDCEConfig.model_fields["data_mode"].annotation
+Family = SDCEConfig.model_fields["family"].annotation
+
+ConfigOpt = typer.Option(None, "--config", show_default="Table I (`sdce config show`)",
+                         help="TOML file of parameters.")
+PolicyOpt = typer.Option(None, "--policy", show_default=configured("policy"),
+                         help="Policy instrument on top of the regime (docs/model.md §7).")
+SubsidyOpt = typer.Option(None, "--subsidy", show_default=configured("subsidy"),
+                          help="s per unit of perceived human content, or 'optimal' (eq. 10).")
+WatermarkOpt = typer.Option(None, "--watermark", show_default=configured("watermark"),
+                            help="Watermark strength w, or 'optimal' (eq. 12).")
+CapOpt = typer.Option(None, "--royalty-cap", show_default=configured("royalty_cap"),
+                      help="p̄, cap on the royalty charged.")
+TransferOpt = typer.Option(None, "--transfer", show_default=configured("transfer"),
+                           help="Lump sum per producer, levied on trainers.")
+RegimeOpt = typer.Option(None, "--regime", show_default=configured("regime"), help="Who is paid, and how (§6).")
+GenerationsOpt = typer.Option(None, "--generations", show_default=configured("generations"),
+                              help="T, generations after generation 0.")
 ForceOpt = typer.Option(False, "--force", help="Clear an output folder that holds another run, instead of refusing it.")
+JsonOpt = typer.Option(False, "--json", help="Print the result as one JSON object on standard output.")
 
 
 def print_json(value) -> None:
@@ -94,9 +157,22 @@ def clean_errors() -> Iterator[None]:
 
 
 def progress_bar() -> Progress:
-    """The progress bars of long commands, on standard error, gone when done."""
+    """The progress bars of long commands, on standard error, gone when done: done/total, time spent, time left."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=True)
+                    TextColumn("left"), TimeRemainingColumn(), console=err, transient=True)
+
+
+@contextmanager
+def solving(what: str) -> Iterator[None]:
+    """A spinner with the time spent, while one jitted solve runs (a solve reports no steps on the way)."""
+    with Progress(SpinnerColumn(), TextColumn(what), TimeElapsedColumn(), console=err, transient=True) as progress:
+        progress.add_task(what, total=None)
+        yield
+
+
+def announce(out: Path) -> None:
+    """Say where the results go, before the work starts."""
+    err.print(f"writing to {out}/", highlight=False)
 
 
 def float_list(text: str, name: str) -> list[float]:
@@ -133,10 +209,16 @@ def print_quantities(title: str, rows: Iterable[tuple[str, object]], digits: str
 
 
 def print_frame(frame, title: str) -> None:
-    """A data frame as a table on standard output; NaN and None as blanks."""
+    """A data frame as a table on standard output: numbers as `sdce.table_cells.cell` (NaN and None blank,
+    round-off as 0, no signed zero)."""
+    rows = list(frame.itertuples(index=False))
+    scale = table_scale(v for row in rows for v in row)
     print_table(title, [str(c) for c in frame.columns],
-                (["" if v is None or (isinstance(v, float) and v != v) else f"{v:.4g}" if isinstance(v, float)
-                  else str(v) for v in row] for row in frame.itertuples(index=False)))
+                ([cell(v, ".4g", scale) if v is None or _fractional(v) else str(v) for v in row] for row in rows))
+
+
+def _fractional(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
 
 
 def check_abm_panel(cfg: SDCEConfig, seeds: int, option: str = "--abm-seeds") -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
@@ -13,21 +13,30 @@ from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
     ForceOpt,
+    GenerationsOpt,
+    JsonOpt,
+    LearningRule,
+    Policy,
     PolicyOpt,
+    Regime,
+    RegimeOpt,
     SubsidyOpt,
     TransferOpt,
     WatermarkOpt,
+    announce,
     clean_errors,
+    configured,
     err,
     int_list,
     print_json,
     print_quantities,
     print_table,
     progress_bar,
+    solving,
     stdout,
     with_policy_options,
 )
-from sdce.config import REGIMES, load_config
+from sdce.config import load_config
 from sdce.errors import ConfigError, EquilibriumNotConverged
 from sdce.run_folder import RECORD, claim_folder
 from sdce.strict_json import dumps
@@ -35,11 +44,14 @@ from sdce.strict_json import dumps
 
 def meanfield(
     config: Optional[Path] = ConfigOpt,
-    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
-    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
-    rule: Optional[str] = typer.Option(None, help="Learning rule of the limit: mle|wgf."),
-    grid: str = typer.Option("gaussian", help="gaussian (closed form) | 1d | 2d (density on a grid, eq. 8-9)."),
-    policy: Optional[str] = PolicyOpt,
+    regime: Optional[Regime] = RegimeOpt,
+    generations: Optional[int] = typer.Option(None, show_default=f"{configured('generations')}; 60 with --theorem6",
+                                              help="T, generations after generation 0."),
+    rule: Optional[LearningRule] = typer.Option(None, show_default=configured("learning_rule"),
+                                                help="Learning rule of the limit."),
+    grid: Literal["gaussian", "1d", "2d"] = typer.Option(
+        "gaussian", help="gaussian: closed form; 1d or 2d: the density on a grid (eq. 8-9)."),
+    policy: Optional[Policy] = PolicyOpt,
     subsidy: Optional[str] = SubsidyOpt,
     watermark: Optional[str] = WatermarkOpt,
     royalty_cap: Optional[float] = CapOpt,
@@ -66,14 +78,15 @@ def meanfield(
             check_budget("the continuum PMIR", meanfield_need, generations=generations or 60)
             claim_folder(out, {"command": "sdce meanfield --theorem6", "config": cfg.model_dump(mode="json"),
                                "generations": generations or 60}, RECORD, "a Theorem 6 run", force=force)
-            with err.status("Theorem 6: continuum PMIR to its SDCE"):
+            announce(out)
+            with solving("Theorem 6: continuum PMIR to its SDCE"):
                 result = run_theorem6(cfg, out, generations=generations or 60)
         if as_json:
             print_json(result)
         else:
-            stdout().print(f"iterations to an eps-SDCE: {dict(zip(result['epsilon'], result['iterations']))}; "
-                           f"fitted slope {result['slope']:.2f} (claimed {result['claimed_slope']:.0f}) "
-                           f"{result['note']}")
+            from meanfield.theorem6 import describe_theorem6
+
+            stdout().print(describe_theorem6(result), highlight=False)
             stdout().print(f"figure: {out}/theorem6.png")
         return
     from meanfield.plots import plot_meanfield
@@ -86,12 +99,13 @@ def meanfield(
         check_budget("the mean-field limit", meanfield_need, generations=cfg.generations)
         claim_folder(out, {"command": "sdce meanfield", "config": cfg.model_dump(mode="json"), "grid": grid}, RECORD,
                      "a mean-field run", force=force)
-        with err.status(f"mean-field limit ({grid}, {cfg.regime}, {cfg.learning_rule})"):
+        announce(out)
+        with solving(f"mean-field limit ({grid}, {cfg.regime}, {cfg.learning_rule})"):
             result = solve_meanfield(cfg, grid)
     summary = meanfield_summary(cfg, result, grid)
     write_text_atomic(out / "trajectory.csv", meanfield_frame(cfg, result).to_csv())
     write_text_atomic(out / "summary.json", dumps(summary.to_json(), indent=1))
-    plot_meanfield(summary, out / "trajectory.png")
+    plot_meanfield(summary, out / "trajectory.png", result)
     if as_json:
         print_json(summary.to_json())
         return
@@ -103,9 +117,9 @@ def meanfield(
 
 def equilibrium(
     config: Optional[Path] = ConfigOpt,
-    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    regime: Optional[Regime] = RegimeOpt,
     starts: int = typer.Option(8, help="K, random starts (Theorem 1: do they reach the same prices?)."),
-    policy: Optional[str] = PolicyOpt,
+    policy: Optional[Policy] = PolicyOpt,
     subsidy: Optional[str] = SubsidyOpt,
     watermark: Optional[str] = WatermarkOpt,
     royalty_cap: Optional[float] = CapOpt,
@@ -113,9 +127,10 @@ def equilibrium(
     seed: int = typer.Option(0, min=0, help="Seed of the random starts."),
     accept_unconverged: bool = typer.Option(False, "--accept-unconverged",
                                             help="Report a solve that did not settle instead of stopping (exit 1)."),
-    out: Optional[Path] = typer.Option(None, help="Folder for types.csv (price and provenance by type)."),
+    out: Optional[Path] = typer.Option(None, show_default="none: print only",
+                                       help="Folder for types.csv (price and provenance by type), equilibrium.json."),
     force: bool = ForceOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """The continuum SDCE (Definition 1): rho*, Q*, prices and provenance by type, welfare, s* and w*."""
     from meanfield.equilibrium import check_equilibrium, not_converged_detail, solve_equilibrium
@@ -126,7 +141,9 @@ def equilibrium(
         if out is not None:
             claim_folder(out, {"command": "sdce equilibrium", "config": cfg.model_dump(mode="json"), "starts": starts,
                                "seed": seed}, RECORD, "an equilibrium", force=force)
-        with err.status(f"SDCE of {cfg.regime} from {starts} starts"):
+        if out is not None:
+            announce(out)
+        with solving(f"SDCE of {cfg.regime} from {starts} starts"):
             result = solve_equilibrium(cfg, starts=starts, seed=seed)
         if not result.all_converged:
             if not accept_unconverged:
@@ -157,7 +174,8 @@ def compare(
     producers: str = typer.Option("64,256,1024,4096,16384", help="Comma-separated N values."),
     seeds: int = typer.Option(8, help="K, seeds per N."),
     rules: str = typer.Option("mle,wgf", help="Learning rules of the ABM to compare (each against both limits)."),
-    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
+    regime: Optional[Regime] = RegimeOpt,
+    generations: Optional[int] = GenerationsOpt,
     out: Path = typer.Option(Path("runs/compare"), help="Folder: runs.csv, paths.csv, summary.json, figures."),
     force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -166,12 +184,13 @@ def compare(
     from meanfield.harness import compare as run_compare
 
     with clean_errors():
-        cfg = load_config(config, generations=generations)
+        cfg = load_config(config, regime=regime, generations=generations)
         sizes = int_list(producers, "producers")
         rule_list = [r.strip() for r in rules.split(",") if r.strip()]
         check_abm(cfg, f"{seeds * len(rule_list)} ABM runs at the largest N", runs=seeds * len(rule_list),
                   producers=max(sizes), labels={**CONFIG_LABELS, "producers": "--producers",
                                                 "generations": "--generations"})
+        announce(out)
         with progress_bar() as progress:
             task = progress.add_task("ABM runs", total=len(sizes) * seeds * len(rule_list))
             result = run_compare(cfg, sizes, seeds, out, rule_list, on_run=lambda: progress.advance(task),
@@ -183,7 +202,7 @@ def compare(
              "{estimate:.2f} [{low:.2f}, {high:.2f}]".format(**res["exponent"][metric])]
             for rule, by_limit in result.by_rule.items() for limit, res in by_limit.items()
             for metric, errors in res["errors"].items()]
-    print_table(f"ABM -> mean field ({result.seeds} seeds; medians of max_t errors) -> {out}",
+    print_table(f"ABM -> mean field ({cfg.regime}, {result.seeds} seeds; medians of max_t errors) -> {out}",
                 ["ABM rule / limit / metric", *(f"N={n}" for n in result.producers), "a [95%]"], rows,
                 first_left=True)
     stdout().print(f"distance between the wgf (paper's eq. 8-9) and mle limits: {result.limit_gap}")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
 from sdce.budget import check_abm
 from sdce.cli.common import (
+    Command,
     ConfigOpt,
     ForceOpt,
+    Regime,
+    announce,
     clean_errors,
+    command_group,
     float_list,
     print_json,
     print_table,
@@ -19,23 +23,22 @@ from sdce.cli.common import (
     stdout,
     warn_if_inert,
 )
-from sdce.config import REGIMES, load_config
+from sdce.config import load_config
 from sdce.errors import ConfigError
 from sdce.run_folder import check_folder
 from sdce_abm.policy_sweep import policy_sweep, sweep_levels
 
-policy_app = typer.Typer(no_args_is_help=True,
-                         help="Policy instruments (docs/model.md §7): sweeps of their levels.")
+policy_app = command_group(help="Policy instruments (docs/model.md §7): sweeps of their levels.")
 
 
-@policy_app.command("sweep")
+@policy_app.command("sweep", cls=Command)
 def policy_sweep_command(
-    policy: str = typer.Option(..., "--policy", help="subsidy | watermark."),
-    levels: Optional[str] = typer.Option(None, help="Comma-separated levels [default: 7 from 0 to 3x the closed "
-                                                    "form]."),
+    policy: Literal["subsidy", "watermark"] = typer.Option(..., "--policy", help="The instrument to sweep."),
+    levels: Optional[str] = typer.Option(None, show_default="7 from 0 to 3x the closed form",
+                                         help="Comma-separated levels."),
     seeds: int = typer.Option(4, help="K, seeds per level."),
     seed: int = typer.Option(17, min=0, help="First seed."),
-    regime: str = typer.Option("statutory", help="|".join(REGIMES)),
+    regime: Regime = typer.Option("statutory", help="Who is paid, and how (§6)."),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/policy_sweep"), help="Folder: sweep.csv (resumable), sweep.png."),
     force: bool = ForceOpt,
@@ -48,7 +51,8 @@ def policy_sweep_command(
         cfg = load_config(config, regime=regime)
         check_folder(out)  # before the closed-form solve of `sweep_levels`
         check_abm(cfg, f"{seeds} ABM runs a level", runs=seeds)
-        warn_if_inert(cfg.replace(policy=policy, **({policy: 0.0} if policy in ("subsidy", "watermark") else {})))
+        warn_if_inert(cfg.replace(policy=policy, **{policy: 0.0}))
+        announce(out)
         grid, closed_form = sweep_levels(cfg, policy, None if levels is None else float_list(levels, "levels"))
         with progress_bar() as progress:
             task = progress.add_task(f"{policy} sweep ({cfg.regime})", total=len(grid) * seeds)

@@ -10,15 +10,20 @@ import typer
 from rich.progress import Progress
 
 from sdce.cli.common import (
+    Command,
     ConfigOpt,
     ForceOpt,
+    RetrainSize,
     abm_panel_with_progress,
+    announce,
     check_abm_panel,
     clean_errors,
+    command_group,
     err,
     parse_level,
     print_frame,
     progress_bar,
+    solving,
     stdout,
 )
 from sdce.budget import check_abm, check_budget, retrain_need
@@ -26,8 +31,7 @@ from sdce.config import SDCEConfig, load_config
 from sdce.errors import ConfigError
 from sdce.run_folder import check_folder
 
-reproduce_app = typer.Typer(no_args_is_help=True,
-                            help="Reproduce the paper's tables: ours beside the published.")
+reproduce_app = command_group(help="Reproduce the paper's tables: ours beside the published.")
 
 
 def _retrain_progress(progress: Progress, domains, size: str, seeds: int):
@@ -39,9 +43,9 @@ def _retrain_progress(progress: Progress, domains, size: str, seeds: int):
     return lambda k: progress.advance(task, k)
 
 
-@reproduce_app.command("table2")
+@reproduce_app.command("table2", cls=Command)
 def reproduce_table2(
-    size: str = typer.Option("small", help="Retraining size: tiny | small | paper."),
+    size: RetrainSize = typer.Option("small", help="Retraining size: tiny (tests), small (CPU), paper (GPU)."),
     seeds: int = typer.Option(1, help="Retraining replications per domain."),
     abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
     seed: int = typer.Option(17, min=0, help="First ABM seed."),
@@ -61,6 +65,7 @@ def reproduce_table2(
                 len(grid.rhos), seeds, grid.generations, grid.size), seeds=grid.seeds)
         check_abm_panel(cfg, abm_seeds)
         claim_tables_folder(out, cfg, force=force)
+        announce(out)
         with progress_bar() as progress:
             panels = retraining_panels(domains, out, size, seeds, _retrain_progress(progress, domains, size, seeds),
                                        force)
@@ -69,7 +74,7 @@ def reproduce_table2(
     print_frame(table, f"Table II: ours beside the paper's -> {out}/table2.md")
 
 
-@reproduce_app.command("table4")
+@reproduce_app.command("table4", cls=Command)
 def reproduce_table4(
     abm_seeds: int = typer.Option(4, help="ABM seeds per rho."),
     seed: int = typer.Option(17, min=0, help="First ABM seed."),
@@ -85,6 +90,7 @@ def reproduce_table4(
         cfg = load_config(config)
         check_abm_panel(cfg, abm_seeds)
         claim_tables_folder(out, cfg, force=force)
+        announce(out)
         with progress_bar() as progress:
             abm = abm_panel_with_progress(config, abm_seeds, seed, progress, out)
         long = table4(abm, out)
@@ -94,7 +100,7 @@ def reproduce_table4(
     print_frame(pd.read_csv(out / "table4_fit.csv"), "eq. (15) fitted")
 
 
-WorkersOpt = typer.Option(None, "--workers", help="Processes running the simulations [default: all cores].")
+WorkersOpt = typer.Option(None, "--workers", show_default="all cores", help="Processes running the simulations.")
 
 
 PaperSeedsOpt = typer.Option(32, "--seeds", help="K: the first K of the paper's 32 replication seeds.")
@@ -104,10 +110,10 @@ TablesOutOpt = typer.Option(Path("runs/reproduce"), "--out",
                             help="Folder: runs.csv (resumable), tableN.csv, tableN_summary.csv, tableN.md, .png.")
 
 
-def _print_result(result: dict, key: str, paper: dict, title: str) -> None:
+def _print_result(result: dict, key: str, title: str) -> None:
     from calibration.tables import cells, describe
 
-    print_frame(cells(result["summary"], key, {k: v.label for k, v in paper.items()}), title)
+    print_frame(cells(result["summary"], key, result["labels"]), title)
     console = stdout()
     for line in [*(describe(c) for c in result["orderings"]), result.get("cv")]:
         if line:
@@ -115,30 +121,40 @@ def _print_result(result: dict, key: str, paper: dict, title: str) -> None:
 
 
 def _reproduce_table(config: Optional[Path], seeds: int, workers: Optional[int], out: Path, force: bool, name: str,
-                     stem: str, design, build, key: str, paper: dict) -> None:
-    """Tables III and V: simulate `design(cfg)` (keywords of `simulate`) over the paper's first seeds, tabulate with
-    `build`, and print ours beside the paper's."""
+                     stem: str, cells: dict, build, key: str, resolve=lambda cfg: {}) -> None:
+    """Tables III and V: simulate the `cells` (the regimes or policies keyword of `simulate`, with what
+    `resolve(cfg)` adds once the folder is claimed) over the paper's first seeds, tabulate with `build`, and print
+    ours beside the paper's."""
     from calibration.reproduce_all import runs_progress
-    from calibration.runs import claim_tables_folder, seed_list, simulate
+    from calibration.runs import claim_tables_folder, planned_runs, seed_list, simulate
 
     with clean_errors():
         cfg = load_config(config)
         chosen = seed_list(seeds)
-        check_abm(cfg, f"{len(chosen)} or more ABM runs", runs=len(chosen))
+        runs = len(planned_runs(chosen, **cells)[1])
+        check_abm(cfg, f"{runs} ABM runs", runs=runs)
         claim_tables_folder(out, cfg, force=force)
-        plan = design(cfg)
+        announce(out)
+        plan = {**cells, **resolve(cfg)}
         with progress_bar() as progress:
             runs = simulate(cfg, chosen, out, workers=workers, on_progress=runs_progress(progress, f"{name} runs"),
                             force=force, **plan)
         result = build(runs, out, cfg)
-    _print_result(result, key, paper, f"{name}: ours (paper) -> {out}/{stem}.md")
+    _print_result(result, key, f"{name}: ours (paper) -> {out}/{stem}.md")
 
 
-@reproduce_app.command("table3")
+def _subsidy_level(subsidy: str) -> float | str:
+    """Table V's subsidy option: a finite number >= 0, or 'optimal' (s*, solved once the work starts)."""
+    level = parse_level(subsidy, "subsidy")
+    if isinstance(level, float) and not (math.isfinite(level) and level >= 0):
+        raise ConfigError(f"--subsidy: expected a finite number >= 0 or 'optimal', got {subsidy!r}")
+    return level
+
+
+@reproduce_app.command("table3", cls=Command)
 def reproduce_table3(
     seeds: int = PaperSeedsOpt,
-    regimes: Optional[str] = typer.Option(None, help="Comma-separated regimes [default: unregulated, statutory, "
-                                                     "shapley, pmir, intermediary]."),
+    regimes: Optional[str] = typer.Option(None, show_default="the paper's five", help="Comma-separated regimes."),
     workers: Optional[int] = WorkersOpt,
     config: Optional[Path] = ConfigOpt,
     out: Path = TablesOutOpt,
@@ -147,18 +163,15 @@ def reproduce_table3(
     """Table III: Q (rel.), W2, rho_T, ΔW at generation T by regime over the paper's seeds, beside the paper's."""
     from calibration.runs import TABLE3_REGIMES
     from calibration.tables import table3
-    from sdce.paper.published import TABLE_III
 
-    def design(cfg: SDCEConfig) -> dict:
+    with clean_errors():
         names = TABLE3_REGIMES if regimes is None else [r.strip() for r in regimes.split(",") if r.strip()]
         if not names:
             raise ConfigError("--regimes: empty list")
-        return {"regimes": names}
-
-    _reproduce_table(config, seeds, workers, out, force, "Table III", "table3", design, table3, "regime", TABLE_III)
+    _reproduce_table(config, seeds, workers, out, force, "Table III", "table3", {"regimes": names}, table3, "regime")
 
 
-@reproduce_app.command("table5")
+@reproduce_app.command("table5", cls=Command)
 def reproduce_table5(
     seeds: int = PaperSeedsOpt,
     subsidy: str = typer.Option("optimal", help="s, or 'optimal': s* (eq. 10) at the continuum SDCE."),
@@ -170,19 +183,25 @@ def reproduce_table5(
     """Table V: no intervention, subsidy s*, disclosure, royalty cap, transfer on pmir, beside the paper's."""
     from calibration.runs import TABLE5_POLICIES
     from calibration.tables import table5, table5_subsidy
-    from sdce.paper.published import TABLE_V
 
-    def design(cfg: SDCEConfig) -> dict:
-        with err.status("s* (eq. 10): solving the continuum SDCE of pmir"):
-            return {"policies": TABLE5_POLICIES, "subsidy": table5_subsidy(cfg, parse_level(subsidy, "subsidy"))}
+    with clean_errors():
+        level = _subsidy_level(subsidy)
 
-    _reproduce_table(config, seeds, workers, out, force, "Table V", "table5", design, table5, "policy", TABLE_V)
+    def resolve(cfg: SDCEConfig) -> dict:
+        with solving("s* (eq. 10): solving the continuum SDCE of pmir"):
+            return {"subsidy": table5_subsidy(cfg, level)}
+
+    def build(runs, out: Path, cfg: SDCEConfig) -> dict:
+        return table5(runs, out, cfg, subsidy_rule="optimal" if level == "optimal" else "given")
+
+    _reproduce_table(config, seeds, workers, out, force, "Table V", "table5", {"policies": TABLE5_POLICIES}, build,
+                     "policy", resolve)
 
 
-@reproduce_app.command("all")
+@reproduce_app.command("all", cls=Command)
 def reproduce_all(
-    out: Optional[Path] = typer.Option(None, help="Folder for everything and report.md [default: "
-                                                  "runs/reproduce-all, or runs/reproduce-quick with --quick]."),
+    out: Optional[Path] = typer.Option(None, show_default="runs/reproduce-all; runs/reproduce-quick with --quick",
+                                       help="Folder for everything and report.md."),
     quick: bool = typer.Option(False, "--quick", help="A first look: 3 seeds, N = 128, M = 4, tiny retraining over "
                                                       "3 generations."),
     subsidy: str = typer.Option("optimal", help="Table V's subsidy: s, or 'optimal': s* (eq. 10) at the continuum "
@@ -200,12 +219,11 @@ def reproduce_all(
     from calibration.reproduce_all import reproduce_report
 
     with clean_errors():
-        level = parse_level(subsidy, "subsidy")
-        if isinstance(level, float) and not (math.isfinite(level) and level >= 0):
-            raise ConfigError(f"--subsidy: expected a finite number >= 0 or 'optimal', got {subsidy!r}")
+        level = _subsidy_level(subsidy)
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers: must be >= 1 (got {workers})")
         folder = check_folder(out or Path("runs/reproduce-quick" if quick else "runs/reproduce-all"))
+        announce(folder)
         with progress_bar() as progress:
             done = reproduce_report(folder, quick, level, subsidy, workers, progress, force)
     console = stdout()

@@ -1,4 +1,4 @@
-"""`sdce run`, `sdce regimes` (the main job) and `sdce collapse`: the ABM and the market-free collapse chain."""
+"""`sdce run`, `sdce regimes` and `sdce collapse`: the ABM and the market-free collapse chain."""
 
 from __future__ import annotations
 
@@ -12,12 +12,22 @@ from sdce.budget import OPTION_LABELS, check_abm, check_budget, collapse_need
 from sdce.cli.common import (
     CapOpt,
     ConfigOpt,
+    DataMode,
+    Family,
     ForceOpt,
+    GenerationsOpt,
+    JsonOpt,
+    LearningRule,
+    Policy,
     PolicyOpt,
+    Regime,
+    RegimeOpt,
     SubsidyOpt,
     TransferOpt,
     WatermarkOpt,
+    announce,
     clean_errors,
+    configured,
     err,
     print_json,
     print_table,
@@ -26,6 +36,7 @@ from sdce.cli.common import (
     warn_if_inert,
     with_policy_options,
 )
+from sdce.collapse import CollapseConfig
 from sdce.config import REGIMES, SDCEConfig, load_config
 from sdce.results import Trajectory
 from sdce.run_folder import RECORD, claim_folder
@@ -54,21 +65,27 @@ def _print_summaries(summaries: dict[str, Trajectory], title: str) -> None:
                 (row(name, s) for name, s in summaries.items()))
 
 
+def _chain(field: str) -> str:
+    return str(CollapseConfig.model_fields[field].default)
+
+
 def run(
     config: Optional[Path] = ConfigOpt,
-    regime: Optional[str] = typer.Option(None, help="|".join(REGIMES)),
+    regime: Optional[Regime] = RegimeOpt,
     seed: int = typer.Option(17, min=0, help="Seed of the run."),
-    producers: Optional[int] = typer.Option(None, help="N, number of producers."),
-    trainers: Optional[int] = typer.Option(None, help="M, number of trainers."),
-    generations: Optional[int] = typer.Option(None, help="T, generations after generation 0."),
-    policy: Optional[str] = PolicyOpt,
+    producers: Optional[int] = typer.Option(None, show_default=configured("n_producers"),
+                                            help="N, number of producers."),
+    trainers: Optional[int] = typer.Option(None, show_default=configured("n_trainers"),
+                                           help="M, number of trainers."),
+    generations: Optional[int] = GenerationsOpt,
+    policy: Optional[Policy] = PolicyOpt,
     subsidy: Optional[str] = SubsidyOpt,
     watermark: Optional[str] = WatermarkOpt,
     royalty_cap: Optional[float] = CapOpt,
     transfer: Optional[float] = TransferOpt,
     out: Path = typer.Option(Path("runs/run"), help="Run folder to write."),
     force: bool = ForceOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Run one simulation and write DIR/trajectory.csv, DIR/summary.json and DIR/trajectory.png."""
     with clean_errors():
@@ -77,6 +94,7 @@ def run(
         cfg = with_policy_options(cfg, policy, subsidy, watermark, royalty_cap, transfer)
         check_abm(cfg, labels=OPTION_LABELS)
         warn_if_inert(cfg)
+        announce(out)
         with progress_bar() as progress:
             result = _simulate(cfg, seed, out, progress, f"{cfg.regime} (seed {seed})", force)
     unformed = [t for t, formed in enumerate(result.intermediary_formed or []) if not formed]
@@ -99,7 +117,7 @@ def regimes(
     force: bool = ForceOpt,
     as_json: bool = typer.Option(False, "--json", help="Print {regime: summary} as one JSON object."),
 ) -> None:
-    """The main job: a Table I-scale simulation under every regime, with a comparison table and figure.
+    """A Table I-scale simulation under every regime, with a comparison table and figure.
 
     A regime whose run folder already holds a summary for the same configuration and seed is not rerun.
     """
@@ -111,6 +129,7 @@ def regimes(
         check_abm(base, f"{len(REGIMES)} ABM runs", runs=len(REGIMES))
         claim_folder(out, {"command": "sdce regimes", "config": base.model_dump(mode="json"), "seed": seed}, RECORD,
                      "a comparison of regimes", force=force)
+        announce(out)
         with progress_bar() as progress:
             for name in REGIMES:
                 cfg = base.replace(regime=name)
@@ -127,20 +146,27 @@ def regimes(
 
 
 def collapse(
-    family: Optional[str] = typer.Option(None, help="Model family: gaussian|gmm."),
-    components: Optional[int] = typer.Option(None, help="K, components of the gmm family."),
-    human: Optional[str] = typer.Option(None, help="p: gaussian|gmm (default: same as family)."),
-    rule: Optional[str] = typer.Option(None, help="Learning rule: mle|wgf."),
-    train_time: Optional[float] = typer.Option(None, help="Training time of the wgf rule (inf = minimiser)."),
-    rho: Optional[float] = typer.Option(None, help="Synthetic share of each generation's samples, in [0, 1]."),
-    tau: Optional[float] = typer.Option(None, help="Sampling temperature, in (0, 1]."),
-    samples: Optional[int] = typer.Option(None, help="n, new samples per generation."),
-    generations: Optional[int] = typer.Option(None, help="G, generations after generation 0."),
-    reps: Optional[int] = typer.Option(None, help="Independent replications."),
-    dim: Optional[int] = typer.Option(None, help="d, dimension."),
-    data_mode: Optional[str] = typer.Option(None, help="replace|accumulate."),
-    sinkhorn_epsilon: Optional[float] = typer.Option(None, help="Entropic epsilon of the Sinkhorn W2 (mixtures)."),
-    seed: Optional[int] = typer.Option(None, help="Seed."),
+    family: Optional[Family] = typer.Option(None, show_default=_chain("family"), help="Model family of q_t."),
+    components: Optional[int] = typer.Option(None, show_default=_chain("components"),
+                                             help="K, components of the gmm family."),
+    human: Optional[Family] = typer.Option(None, show_default="the family", help="Family of the human data p."),
+    rule: Optional[LearningRule] = typer.Option(None, show_default=_chain("rule"), help="Learning rule."),
+    train_time: Optional[float] = typer.Option(None, show_default=_chain("train_time"),
+                                               help="Training time of the wgf rule (inf = minimiser)."),
+    rho: Optional[float] = typer.Option(None, show_default=_chain("rho"),
+                                        help="Synthetic share of each generation's samples, in [0, 1]."),
+    tau: Optional[float] = typer.Option(None, show_default=_chain("tau"), help="Sampling temperature, in (0, 1]."),
+    samples: Optional[int] = typer.Option(None, show_default=_chain("samples"),
+                                          help="n, new samples per generation."),
+    generations: Optional[int] = typer.Option(None, show_default=_chain("generations"),
+                                              help="G, generations after generation 0."),
+    reps: Optional[int] = typer.Option(None, show_default=_chain("reps"), help="Independent replications."),
+    dim: Optional[int] = typer.Option(None, show_default=_chain("dim"), help="d, dimension."),
+    data_mode: Optional[DataMode] = typer.Option(None, show_default=_chain("data_mode"),
+                                                 help="Fresh data each generation (replace) or kept (accumulate)."),
+    sinkhorn_epsilon: Optional[float] = typer.Option(None, show_default=_chain("sinkhorn_epsilon"),
+                                                     help="Entropic epsilon of the Sinkhorn W2 (mixtures)."),
+    seed: Optional[int] = typer.Option(None, show_default=_chain("seed"), help="Seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-generation means as one JSON object."),
 ) -> None:
     """The recursive-retraining chain with no market: mean over reps of ‖mean‖, tr cov, KL(q_t‖p), W2(q_t, p)."""

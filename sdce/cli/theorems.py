@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
@@ -12,9 +12,10 @@ from sdce.budget import check_budget, theorem5_need
 from sdce.cli.common import (
     ConfigOpt,
     ForceOpt,
-    PolicyOpt,
+    JsonOpt,
     WatermarkOpt,
     clean_errors,
+    configured,
     int_list,
     print_json,
     print_table,
@@ -22,7 +23,6 @@ from sdce.cli.common import (
     with_policy_options,
 )
 from sdce.config import load_config
-from sdce.errors import ConfigError
 from sdce.run_folder import RECORD, claim_folder
 from sdce.strict_json import dumps
 
@@ -32,19 +32,18 @@ def theorem5(
     horizons: str = typer.Option("1,2,4,8,16,32,64", help="Comma-separated numbers of signals T."),
     reps: int = typer.Option(2000, help="Replications of the signal stream."),
     seed: int = typer.Option(0, min=0, help="Seed."),
-    policy: Optional[str] = PolicyOpt,
+    policy: Optional[Literal["none", "disclosure", "watermark"]] = typer.Option(
+        None, "--policy", show_default=configured("policy"),
+        help="The provenance signals' policy: only disclosure and a watermark change them."),
     watermark: Optional[str] = WatermarkOpt,
     out: Path = typer.Option(Path("runs/theorem5"), help="Folder for theorem5.json and theorem5.png."),
     force: bool = ForceOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Theorem 5: variance of the running-mean provenance estimator against the Cramér–Rao bound 1/(T I)."""
     from sdce.experiments.theorem5 import checked_design, estimator_variance, plot_theorem5
 
     with clean_errors():
-        if policy not in (None, "none", "disclosure", "watermark"):
-            raise ConfigError(f"--policy {policy}: Theorem 5 measures the provenance signals, which only "
-                              "disclosure and a watermark change; use none|disclosure|watermark")
         cfg = with_policy_options(load_config(config), policy, None, watermark, None, None)
         design = checked_design(int_list(horizons, "horizons"), reps)
         check_budget(f"Theorem 5's signal streams of {cfg.n_producers} producers",

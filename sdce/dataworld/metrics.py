@@ -73,6 +73,12 @@ def _sinkhorn_w2_squared():
     return solve
 
 
+def w2_probe_floor(p: Mixture, probe: np.ndarray, rng: np.random.Generator, epsilon: float) -> float:
+    """The W2 probe's noise floor: `w2_sinkhorn` between the probe and a fresh sample of p of its size, the value a
+    model equal to p would score (docs/model.md §10)."""
+    return w2_sinkhorn(probe, sample(p, len(probe), rng), epsilon)
+
+
 def w2_sinkhorn(x: np.ndarray, y: np.ndarray, epsilon: float) -> float:
     """W2 between two point clouds from the debiased Sinkhorn divergence (ott-jax, cost ‖x-y‖², absolute epsilon).
 

@@ -34,6 +34,7 @@ from sdce.config import SDCEConfig
 from sdce.economics.producers import producer_surplus, provenance_best_response
 from sdce.economics.technology import collapse_factor, elasticities, productivity, quality
 from sdce.errors import ConfigError
+from sdce.figures import figure_legend
 from sdce.population import draw_producer_types, trainer_primitives
 from sdce.strict_json import dumps
 
@@ -214,31 +215,32 @@ def theorem4_result(cfg: SDCEConfig, grid: int = 101, seed: int = 0) -> tuple[di
 
 def plot_theorem4(table: dict[str, np.ndarray], summary: dict, path: Path) -> Path:
     """Gain and Shapley payment by type; best report against the true type; gains of types 0 and 1 by rho."""
-    fig = Figure(figsize=(13, 4), layout="constrained")
+    fig = Figure(figsize=(13, 4.6), layout="constrained")
     ax_gain, ax_report, ax_rho = fig.subplots(1, 3)
-    one = table["nu"] == summary["motivations"][len(summary["motivations"]) // 2]
+    nu = summary["motivations"][len(summary["motivations"]) // 2]
+    one = table["nu"] == nu
     phi = table["phi"][one]
     ax_gain.plot(phi, table["gain"][one], label="gain from the best misreport (report-based rule)")
     ax_gain.plot(phi, table["truthful_payment"][one], "--", label="payment under eq. (4) on realised quality")
     ax_gain.axhline(0.0, color="grey", lw=0.8)
-    ax_gain.set(xlabel="true provenance phi", ylabel="money per producer",
-                title=f"rho = {summary['market']['rho']:.3f}; gain > 0 for "
+    ax_gain.set(xlabel=r"true provenance $\phi$", ylabel="money per producer",
+                title=rf"$\rho$ = {summary['market']['rho']:.3f}; gain > 0 for "
                       f"{100 * summary['share_positive_gain']:.0f}% of types")
-    ax_gain.legend(fontsize=8)
     ax_report.plot([0, 1], [0, 1], color="grey", lw=0.8, label="45° (truth)")
     ax_report.plot(phi, table["best_report"][one], "o", ms=3, label="best report")
-    ax_report.set(xlabel="true provenance phi", ylabel="reported phi_hat", xlim=(0, 1), ylim=(-0.03, 1.03),
+    ax_report.set(xlabel=r"true provenance $\phi$", ylabel=r"reported $\hat\phi$", xlim=(0, 1), ylim=(-0.03, 1.03),
                   title="best report by type")
-    ax_report.legend(fontsize=8)
     sweep = summary["by_rho"]
-    ax_rho.plot(sweep["rho"], sweep["gain_at_0"], "o-", label="type phi = 0")
-    ax_rho.plot(sweep["rho"], sweep["gain_at_1"], "s-", label="type phi = 1")
+    ax_rho.plot(sweep["rho"], sweep["gain_at_0"], "o-", label=r"type $\phi$ = 0")
+    ax_rho.plot(sweep["rho"], sweep["gain_at_1"], "s-", label=r"type $\phi$ = 1")
     if sweep["sign_change_rho"] is not None:
         ax_rho.axvline(sweep["sign_change_rho"], color="grey", ls=":",
-                       label=f"T(1) = T(0) at rho = {sweep['sign_change_rho']:.3f}")
-    ax_rho.set(xlabel="market contamination rho", ylabel="gain from the best misreport", title="by market rho")
-    ax_rho.legend(fontsize=8)
-    fig.suptitle("Theorem 4: reports paid as if true (eq. 4 on phi_hat)")
+                       label=rf"T(1) = T(0) at $\rho$ = {sweep['sign_change_rho']:.3f}")
+    ax_rho.set(xlabel=r"market contamination $\rho$", ylabel="gain from the best misreport (money per producer)",
+               title=r"by market $\rho$")
+    figure_legend(fig, ncols=4)
+    fig.suptitle(r"Theorem 4: reports paid as if true (eq. 4 on $\hat\phi$); one market (seed "
+                 f"{summary['seed']}), " + rf"types of the median motivation $\nu$ = {nu:.3g}")
     save_figure_atomic(fig, path, 120)
     return path
 

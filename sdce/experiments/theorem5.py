@@ -19,6 +19,7 @@ from sdce.atomic import save_figure_atomic
 from sdce.config import SDCEConfig
 from sdce.economics.signals import fisher_information, running_mean, signal_variance
 from sdce.errors import ConfigError
+from sdce.figures import figure_legend
 from sdce.population import draw_producer_types
 
 
@@ -56,13 +57,15 @@ def estimator_variance(cfg: SDCEConfig, horizons: Sequence[int], reps: int = 200
 
 
 def plot_theorem5(result: dict, path: Path) -> Path:
-    fig = Figure(figsize=(5.5, 4), layout="constrained")
+    """The running-mean estimator's variance over `reps` replications against the Cramér–Rao bound 1/(T I), eq. (11)."""
+    fig = Figure(figsize=(5.5, 4.4), layout="constrained")
     ax = fig.subplots()
     ax.loglog(result["horizons"], result["variance"], "o", label="running mean (measured)")
-    ax.loglog(result["horizons"], result["cramer_rao"], "-", label="Cramér–Rao 1/(T I), eq. (11)")
+    ax.loglog(result["horizons"], result["cramer_rao"], "-", label="Cramér–Rao $1/(T I)$, eq. (11)")
     slope = "n/a" if result["slope"] is None else f"{result['slope']:.3f}"
-    ax.set(xlabel="signals T", ylabel="variance of the provenance estimate",
-           title=f"Theorem 5: fitted slope {slope} (bound: -1)")
-    ax.legend()
+    ax.set(xlabel="signals $T$", ylabel=r"variance of $\hat\phi$ (squared share)",
+           title=f"Theorem 5: fitted slope {slope} (bound: $-1$); {result['reps']} replications, "
+                 f"N = {result['producers']}")
+    figure_legend(fig, ncols=2)
     save_figure_atomic(fig, path, 120)
     return path
