@@ -24,6 +24,7 @@ from sdce.cli.common import (
     print_quantities,
     print_table,
     progress_bar,
+    solving,
 )
 from sdce.config import load_config
 from sdce.errors import ConfigError
@@ -121,3 +122,44 @@ def calibrate_ols(
         return
     print_quantities(f"eq. (13)/(15): log {fit['metric']} = a0 + slope t rho^2 (b = {fit['direction']:+d} x slope)",
                      ((key, fit[key]) for key in ("b", "se_hac", "se_ols", "t_stat", "p_value", "r2", "n", "lag_rule")))
+
+
+@calibrate_app.command("moments", cls=Command)
+def calibrate_moments(
+    targets: str = typer.Option(..., "--targets", help="Target CSV (moment,value,se), or 'paper': Table III's cells."),
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = typer.Option(None, show_default="none: print only", help="Folder for moments.csv and "
+                                                                                    "moments.png."),
+    force: bool = ForceOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the rows (moment, target, se, model, z) as JSON."),
+) -> None:
+    """Target moments beside the continuum's at a configuration, with z = (model - target) / se (docs/model.md §12).
+
+    The distance that a structural fit (SMM) will minimise; here the parameters are those of the configuration.
+    """
+    import pandas as pd
+
+    from calibration.targets import compare_moments, load_targets, model_moments, paper_targets, plot_moments
+    from sdce.atomic import write_text_atomic
+    from sdce.run_folder import RECORD, claim_folder
+
+    with clean_errors():
+        chosen = paper_targets() if targets == "paper" else load_targets(Path(targets))
+        cfg = load_config(config)
+        if out is not None:
+            claim_folder(out, {"command": "sdce calibrate moments", "config": cfg.model_dump(mode="json"),
+                               "targets": [t.__dict__ for t in chosen]}, RECORD, "a moments comparison", force=force)
+            announce(out)
+        with solving(f"the continuum at {len({t.moment.split(':')[1] for t in chosen})} regime(s)"):
+            rows = compare_moments(chosen, model_moments(cfg, [t.moment for t in chosen]))
+    if out is not None:
+        write_text_atomic(out / "moments.csv", pd.DataFrame(rows).to_csv(index=False))
+        plot_moments(rows, f"targets ({targets if targets == 'paper' else Path(targets).name}) against the continuum\n"
+                           f"N = {cfg.n_producers}, M = {cfg.n_trainers}, T = {cfg.generations}", out / "moments.png")
+    if as_json:
+        print_json(rows)
+        return
+    print_table(f"target moments against the continuum{f' -> {out}' if out else ''}",
+                ("moment", "target", "se", "model", "z"),
+                ([r["moment"], *(format(r[k], ".4g") for k in ("target", "se", "model")), f"{r['z']:+.2f}"]
+                 for r in rows), first_left=True)
