@@ -14,6 +14,7 @@ ours, with the gap.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -190,9 +191,11 @@ def table3(runs: pd.DataFrame, out: Path, cfg: SDCEConfig | None = None) -> dict
     return {"per_seed": frame, "summary": summary, "orderings": checks, "cv": _cv_claim(summary), "labels": labels}
 
 
+@lru_cache(maxsize=4)
 def _w2_floor(cfg: SDCEConfig | None) -> float | None:
     """The W2 probe's noise floor at `cfg`, drawn as `SDCEModel` draws its own (a probe and a fresh sample of p, at
-    the reference seed; `sdce.dataworld.metrics.w2_probe_floor`); None without a configuration."""
+    the reference seed; `sdce.dataworld.metrics.w2_probe_floor`), once per configuration (Tables III and V share
+    it); None without a configuration."""
     if cfg is None:
         return None
     rng = np.random.default_rng(REFERENCE_SEED)

@@ -23,15 +23,13 @@ LABELS = {"rho": (r"contamination $\rho_t$", r"$\max_t |\rho_t - \rho_t^{MF}|$")
 SNAPSHOTS = 3  # generations of q̄_t drawn beside p: 0, about T/2 and T
 
 
-def plot_meanfield(summary: Trajectory, path: Path, result: dict | None = None) -> None:
-    """rho_t, Q_t, W2_t and W_t of one mean-field trajectory; for a grid run (`grid` 1d or 2d) with its solve
-    `result` (`meanfield.solve.solve_meanfield`), also `densities.png` beside `path` (`plot_densities`)."""
+def plot_meanfield(summary: Trajectory, path: Path) -> None:
+    """rho_t, Q_t, W2_t and W_t of one mean-field trajectory (a grid run draws its densities with
+    `plot_densities` too)."""
     cfg = summary.config
     plot_summaries({"mean field": summary}, f"mean-field limit ({summary.grid}): {cfg['regime']}, "
                    f"rule={cfg['learning_rule']}, " + r"$\tau$" + f" = {cfg['temperature']} (deterministic, N → ∞)",
                    path, style="o--", color="k")
-    if result is not None and summary.grid in ("1d", "2d"):
-        plot_densities(SDCEConfig(**cfg), result, path.parent / "densities.png")
 
 
 def snapshot_generations(generations: int) -> list[int]:

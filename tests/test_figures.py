@@ -134,7 +134,7 @@ def test_live_page_figures(market):
 def test_meanfield_figures(market, saved, tmp_path):
     model, limit = market
     cfg = model.config
-    mf_plots.plot_meanfield(meanfield_summary(cfg, limit, "gaussian"), tmp_path / "m.png", limit)
+    mf_plots.plot_meanfield(meanfield_summary(cfg, limit, "gaussian"), tmp_path / "m.png")
     gens = np.arange(3)
     medians = {m: [0.3, 0.2] for m in mf_plots.LABELS}
     fit = {m: {"estimate": 0.5, "low": 0.3, "high": 0.7} for m in mf_plots.LABELS}
@@ -145,7 +145,7 @@ def test_meanfield_figures(market, saved, tmp_path):
                           for r in ("mle", "wgf") for n in (16, 32) for s in range(2) for t in gens])
     limits = {lim: {"rho": 0.2 + 0.1 * gens, "quality": 0.8 - 0.1 * gens, "w2": 0.1 * gens} for lim in ("mle", "wgf")}
     mf_plots.plot_trajectories(paths, limits, ("mle", "wgf"), "unregulated", tmp_path / "tr.png")
-    assert len(saved) == 3  # a Gaussian solve has no densities to draw
+    assert len(saved) == 3
     for dim in (1, 2):
         grid_cfg = cfg.replace(dim=dim, generations=4)
         spec = grid_spec(grid_cfg)

@@ -116,3 +116,14 @@ def test_bad_input_is_a_clear_error(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_2d_grid_run_writes_its_density_snapshots(tmp_path):
+    """`sdce meanfield --grid 2d` writes densities.png (q̄_t beside p) next to its trajectory (issue 17)."""
+    cfg = tmp_path / "grid.toml"
+    cfg.write_text("dim = 2\ngenerations = 2\n")
+    result = runner.invoke(app, ["meanfield", "--grid", "2d", "--config", str(cfg), "--out", str(tmp_path / "mf")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mf" / "densities.png").stat().st_size > 0 and (tmp_path / "mf" / "trajectory.png").exists()
+    gaussian = runner.invoke(app, ["meanfield", "--generations", "2", "--out", str(tmp_path / "g")])
+    assert gaussian.exit_code == 0 and not (tmp_path / "g" / "densities.png").exists()

@@ -89,7 +89,7 @@ def meanfield(
             stdout().print(describe_theorem6(result), highlight=False)
             stdout().print(f"figure: {out}/theorem6.png")
         return
-    from meanfield.plots import plot_meanfield
+    from meanfield.plots import plot_densities, plot_meanfield
     from meanfield.solve import check_meanfield, meanfield_frame, meanfield_summary, solve_meanfield
 
     with clean_errors():
@@ -105,7 +105,9 @@ def meanfield(
     summary = meanfield_summary(cfg, result, grid)
     write_text_atomic(out / "trajectory.csv", meanfield_frame(cfg, result).to_csv())
     write_text_atomic(out / "summary.json", dumps(summary.to_json(), indent=1))
-    plot_meanfield(summary, out / "trajectory.png", result)
+    plot_meanfield(summary, out / "trajectory.png")
+    if grid != "gaussian":
+        plot_densities(cfg, result, out / "densities.png")
     if as_json:
         print_json(summary.to_json())
         return
@@ -141,7 +143,6 @@ def equilibrium(
         if out is not None:
             claim_folder(out, {"command": "sdce equilibrium", "config": cfg.model_dump(mode="json"), "starts": starts,
                                "seed": seed}, RECORD, "an equilibrium", force=force)
-        if out is not None:
             announce(out)
         with solving(f"SDCE of {cfg.regime} from {starts} starts"):
             result = solve_equilibrium(cfg, starts=starts, seed=seed)

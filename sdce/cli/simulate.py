@@ -65,8 +65,9 @@ def _print_summaries(summaries: dict[str, Trajectory], title: str) -> None:
                 (row(name, s) for name, s in summaries.items()))
 
 
-def _chain(field: str) -> str:
-    return str(CollapseConfig.model_fields[field].default)
+def _chain(field: str, help: str):
+    """An option of `sdce collapse` that sets a `CollapseConfig` field, showing the field's default."""
+    return typer.Option(None, show_default=str(CollapseConfig.model_fields[field].default), help=help)
 
 
 def run(
@@ -146,27 +147,20 @@ def regimes(
 
 
 def collapse(
-    family: Optional[Family] = typer.Option(None, show_default=_chain("family"), help="Model family of q_t."),
-    components: Optional[int] = typer.Option(None, show_default=_chain("components"),
-                                             help="K, components of the gmm family."),
+    family: Optional[Family] = _chain("family", "Model family of q_t."),
+    components: Optional[int] = _chain("components", "K, components of the gmm family."),
     human: Optional[Family] = typer.Option(None, show_default="the family", help="Family of the human data p."),
-    rule: Optional[LearningRule] = typer.Option(None, show_default=_chain("rule"), help="Learning rule."),
-    train_time: Optional[float] = typer.Option(None, show_default=_chain("train_time"),
-                                               help="Training time of the wgf rule (inf = minimiser)."),
-    rho: Optional[float] = typer.Option(None, show_default=_chain("rho"),
-                                        help="Synthetic share of each generation's samples, in [0, 1]."),
-    tau: Optional[float] = typer.Option(None, show_default=_chain("tau"), help="Sampling temperature, in (0, 1]."),
-    samples: Optional[int] = typer.Option(None, show_default=_chain("samples"),
-                                          help="n, new samples per generation."),
-    generations: Optional[int] = typer.Option(None, show_default=_chain("generations"),
-                                              help="G, generations after generation 0."),
-    reps: Optional[int] = typer.Option(None, show_default=_chain("reps"), help="Independent replications."),
-    dim: Optional[int] = typer.Option(None, show_default=_chain("dim"), help="d, dimension."),
-    data_mode: Optional[DataMode] = typer.Option(None, show_default=_chain("data_mode"),
-                                                 help="Fresh data each generation (replace) or kept (accumulate)."),
-    sinkhorn_epsilon: Optional[float] = typer.Option(None, show_default=_chain("sinkhorn_epsilon"),
-                                                     help="Entropic epsilon of the Sinkhorn W2 (mixtures)."),
-    seed: Optional[int] = typer.Option(None, show_default=_chain("seed"), help="Seed."),
+    rule: Optional[LearningRule] = _chain("rule", "Learning rule."),
+    train_time: Optional[float] = _chain("train_time", "Training time of the wgf rule (inf = minimiser)."),
+    rho: Optional[float] = _chain("rho", "Synthetic share of each generation's samples, in [0, 1]."),
+    tau: Optional[float] = _chain("tau", "Sampling temperature, in (0, 1]."),
+    samples: Optional[int] = _chain("samples", "n, new samples per generation."),
+    generations: Optional[int] = _chain("generations", "G, generations after generation 0."),
+    reps: Optional[int] = _chain("reps", "Independent replications."),
+    dim: Optional[int] = _chain("dim", "d, dimension."),
+    data_mode: Optional[DataMode] = _chain("data_mode", "Fresh data each generation (replace) or kept (accumulate)."),
+    sinkhorn_epsilon: Optional[float] = _chain("sinkhorn_epsilon", "Entropic epsilon of the Sinkhorn W2 (mixtures)."),
+    seed: Optional[int] = _chain("seed", "Seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-generation means as one JSON object."),
 ) -> None:
     """The recursive-retraining chain with no market: mean over reps of ‖mean‖, tr cov, KL(q_t‖p), W2(q_t, p)."""
