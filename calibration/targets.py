@@ -7,6 +7,9 @@ continuum under that regime without a policy:
 - `rho_T`, `quality_T`, `welfare_T`, `w2_T`: rho_T (eq. 1), mean quality Q_T, welfare W_T (Theorem 2) and
   W2(q̄_T, p) (exact between the Gaussian mixtures);
 - `quality_rel`: Q_T over the `unregulated` Q_T; `delta_welfare`: W_T − W_T(`unregulated`) (Table III's columns).
+
+and `q_ratio:rho=R:t=T` is Q_t/Q_0 with rho held fixed at R (`fixed_rho`: every unit (1 − R) human, producers do not
+choose) under `unregulated`, where every trainer uses all content: Table IV's design.
 """
 
 from __future__ import annotations
@@ -16,14 +19,21 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
+from matplotlib.figure import Figure
+
+from sdce.atomic import save_figure_atomic
 from sdce.config import REGIMES, SDCEConfig
 from sdce.errors import ConfigError
-from sdce.paper.published import STATED, TABLE_III
+from sdce.figures import figure_legend
+from sdce.paper.published import STATED, TABLE_III, TABLE_IV, TABLE_IV_GENERATIONS, TABLE_IV_RHOS
 
 LEVELS = {"rho_T": "rho", "quality_T": "quality", "welfare_T": "W", "w2_T": "w2"}
 RELATIVE = ("quality_rel", "delta_welfare")
-KINDS = (*LEVELS, *RELATIVE)
+FIXED_RHO = "q_ratio"
+KINDS = (*LEVELS, *RELATIVE, FIXED_RHO)
 COLUMNS = ("moment", "value", "se")
 PAPER_SEEDS = 32  # Table III: means over the paper's 32 replications
 
@@ -37,13 +47,34 @@ class Target:
     se: float
 
 
-def parse_moment(name: str) -> tuple[str, str]:
-    """(kind, regime) of a moment name `KIND:REGIME`; ConfigError naming the allowed kinds and regimes."""
-    kind, sep, regime = name.partition(":")
-    if not sep or kind not in KINDS or regime not in REGIMES:
-        raise ConfigError(f"moment {name!r}: expected KIND:REGIME with KIND one of {', '.join(KINDS)} and REGIME one "
-                          f"of {', '.join(REGIMES)}")
-    return kind, regime
+class Moment(NamedTuple):
+    """A parsed moment name: its kind and the run it reads (the regime; rho held fixed and the generation for
+    `q_ratio`, None otherwise)."""
+
+    kind: str
+    regime: str
+    rho: float | None = None
+    t: int | None = None
+
+
+def parse_moment(name: str) -> Moment:
+    """The `Moment` of a name `KIND:REGIME` or `q_ratio:rho=R:t=T` (0 < R <= 1, T >= 1 an integer); ConfigError
+    naming the allowed forms."""
+    kind, sep, rest = name.partition(":")
+    if kind == FIXED_RHO:
+        parts = dict(part.partition("=")[::2] for part in rest.split(":"))
+        try:
+            rho, t = float(parts.pop("rho")), int(parts.pop("t"))
+        except (KeyError, ValueError):
+            rho = t = None
+        if rho is None or parts or not (0 < rho <= 1) or t < 1:
+            raise ConfigError(f"moment {name!r}: expected q_ratio:rho=R:t=T with 0 < R <= 1 (at R = 0 no input is "
+                              f"synthetic, so Q_0 = 0 by eq. (2)) and an integer T >= 1")
+        return Moment(kind, "unregulated", rho, t)
+    if not sep or kind not in KINDS or rest not in REGIMES:
+        raise ConfigError(f"moment {name!r}: expected KIND:REGIME with KIND one of {', '.join(KINDS[:-1])} and REGIME "
+                          f"one of {', '.join(REGIMES)}, or q_ratio:rho=R:t=T")
+    return Moment(kind, rest)
 
 
 def _number(text: str, column: str, row: int) -> float:
@@ -90,39 +121,70 @@ def load_targets(path: Path) -> list[Target]:
 
 
 def paper_targets() -> list[Target]:
-    """Table III's cells as targets: rho_T, w2_T, quality_rel and delta_welfare by regime (the `unregulated`
-    quality_rel and delta_welfare are 1 and 0 by definition and left out). The paper gives no standard errors; it
-    states a coefficient of variation below 5% over its 32 seeds (`STATED['table3_cv']`), so the s.e. of a cell
-    mean is taken as that bound: 0.05 |value| / sqrt(32)."""
+    """Table III's cells (rho_T, w2_T, quality_rel and delta_welfare by regime; the `unregulated` quality_rel and
+    delta_welfare are 1 and 0 by definition and left out) and Table IV's (q_ratio by rho and t) as targets. The paper
+    gives no standard errors; it states a coefficient of variation below 5% over its 32 seeds
+    (`STATED['table3_cv']`), so the s.e. of a cell mean is taken as that bound, 0.05 |value| / sqrt(32). The bound
+    is stated for Table III; Table IV's cells are the same replications' means and get the same rule."""
     cv = STATED["table3_cv"]["max"]
     cells = {"rho_T": "rho", "w2_T": "w2", "quality_rel": "q_rel", "delta_welfare": "dw"}
-    return [Target(f"{kind}:{regime}", value, cv * abs(value) / math.sqrt(PAPER_SEEDS))
-            for regime, row in TABLE_III.items() for kind, field in cells.items()
-            if (value := getattr(row, field)) != 0 and not (regime == "unregulated" and kind in RELATIVE)]
+    table3 = [(f"{kind}:{regime}", value) for regime, row in TABLE_III.items() for kind, field in cells.items()
+              if (value := getattr(row, field)) != 0 and not (regime == "unregulated" and kind in RELATIVE)]
+    table4 = [(f"{FIXED_RHO}:rho={rho:g}:t={t}", TABLE_IV[t][j]) for j, rho in enumerate(TABLE_IV_RHOS)
+              for t in TABLE_IV_GENERATIONS]
+    return [Target(name, value, cv * abs(value) / math.sqrt(PAPER_SEEDS)) for name, value in table3 + table4]
 
 
 def model_moments(cfg: SDCEConfig, names: list[str]) -> dict[str, float]:
-    """The moments `names` computed by the continuum at `cfg`: one mean-field solve per regime needed (the
-    `unregulated` one too for relative moments), without a policy."""
+    """The moments `names` computed by the continuum at `cfg` (`meanfield.solve.solve_meanfield`, NumPy): one solve
+    per run needed (per regime, the `unregulated` one too for relative moments, and per fixed rho), without a
+    policy."""
     from meanfield.solve import solve_meanfield
 
     parsed = {name: parse_moment(name) for name in names}
-    regimes = {regime for _, regime in parsed.values()} | (
-        {"unregulated"} if any(kind in RELATIVE for kind, _ in parsed.values()) else set())
     finals = {}
-    for regime in sorted(regimes, key=REGIMES.index):
-        result = solve_meanfield(cfg.replace(regime=regime, policy="none"))
-        finals[regime] = {key: float(result[key][-1]) for key in LEVELS.values()}
-    base = finals.get("unregulated")
+    for run in sorted({moment_run(m) for m in parsed.values()} | needed_baseline(parsed.values()), key=str):
+        result = solve_meanfield(run_config(cfg, run, max_generation(parsed.values(), run)))
+        finals[run] = {key: np.asarray(result[key], float) for key in LEVELS.values()}
+    return {name: evaluate_moment(m, lambda run, key, t=-1: finals[run][key][t]) for name, m in parsed.items()}
 
-    def moment(kind: str, regime: str) -> float:
-        if kind == "quality_rel":
-            return finals[regime]["quality"] / base["quality"]
-        if kind == "delta_welfare":
-            return finals[regime]["W"] - base["W"]
-        return finals[regime][LEVELS[kind]]
 
-    return {name: moment(*parsed[name]) for name in names}
+def moment_run(m: Moment) -> tuple[str, float | None]:
+    """The continuum run a moment reads: (regime, fixed rho or None)."""
+    return m.regime, m.rho
+
+
+def needed_baseline(moments) -> set:
+    """The `unregulated` run, if a relative moment needs it."""
+    return {("unregulated", None)} if any(m.kind in RELATIVE for m in moments) else set()
+
+
+def max_generation(moments, run) -> int | None:
+    """The last generation a fixed-rho run must reach (None: the configuration's T)."""
+    ts = [m.t for m in moments if moment_run(m) == run and m.t is not None]
+    return max(ts) if ts else None
+
+
+def run_config(cfg: SDCEConfig, run: tuple[str, float | None], generations: int | None) -> SDCEConfig:
+    """The configuration of a run: its regime, no policy, rho held fixed if it is a fixed-rho run, and at least
+    `generations` generations."""
+    regime, rho = run
+    changes = {"regime": regime, "policy": "none", "fixed_rho": rho}
+    if generations is not None:
+        changes["generations"] = max(cfg.generations, generations)
+    return cfg.replace(**changes)
+
+
+def evaluate_moment(m: Moment, final):
+    """The moment from `final(run, key, t=-1)`, a run's series `key` (rho, quality, W, w2) at generation t; NumPy or
+    JAX alike."""
+    if m.kind == FIXED_RHO:
+        return final(moment_run(m), "quality", m.t) / final(moment_run(m), "quality", 0)
+    if m.kind == "quality_rel":
+        return final(moment_run(m), "quality") / final(("unregulated", None), "quality")
+    if m.kind == "delta_welfare":
+        return final(moment_run(m), "W") - final(("unregulated", None), "W")
+    return final(moment_run(m), LEVELS[m.kind])
 
 
 def compare_moments(targets: list[Target], moments: dict[str, float]) -> list[dict]:
@@ -133,11 +195,6 @@ def compare_moments(targets: list[Target], moments: dict[str, float]) -> list[di
 
 def plot_moments(rows: list[dict], title: str, path: Path) -> None:
     """z of every moment, with the |z| = 2 band, on a symmetric log axis (linear within |z| <= 2; docs/figures.md)."""
-    from matplotlib.figure import Figure
-
-    from sdce.atomic import save_figure_atomic
-    from sdce.figures import figure_legend
-
     fig = Figure(figsize=(8, 0.32 * len(rows) + 2.0), layout="constrained")
     ax = fig.subplots()
     ax.axvspan(-2, 2, color="0.9", label=r"$|z| \leq 2$")

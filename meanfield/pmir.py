@@ -67,11 +67,11 @@ def pmir_generation(cfg: SDCEConfig, econ, phi, pmir: PMIRState, models, shares,
         public = source = p_moments
     else:
         public = mixture_moments(shares, models.means, models.covs)
-        source = mixture_moments(shares, models.means, models.covs, cfg.temperature)
+        source = mixture_moments(shares, models.means, models.covs, econ.params.temperature)
     sub_mass = jnp.outer(node_weights, copy_mass).ravel()  # within a type, (noise node, copy), copy fastest
     gen = Generation(jnp.repeat(phi, g * c), jnp.outer(cfg.capacity * econ.weight, sub_mass).ravel(),
                      jnp.tile(jnp.repeat(nodes, c), k), jnp.tile(shift, k * g), econ.productivity,
-                     econ.money_per_quality, collapse_factor(fidelity, cfg.kappa_q), p_moments, source, public,
+                     econ.money_per_quality, collapse_factor(fidelity, econ.params.kappa_q), p_moments, source, public,
                      **policy_fields(cfg))
     pmir, bundles, payments, paid, mr, curves = generation_rounds(cfg, gen, pmir, jax.random.key(0), cfg.pmir_rounds,
                                                             False)

@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 
 import calibration.reproduce as reproduce
 import calibration.retrain.plots as retrain_plots
+import calibration.smm as smm
 import calibration.tables as tables
+import calibration.targets as targets
 import meanfield.plots as mf_plots
 import meanfield.theorem6 as theorem6
 import sdce.experiments.theorem4 as theorem4
@@ -78,7 +80,7 @@ def saved(monkeypatch):
     """The figures the plot functions hand to `save_figure_atomic` (drawn, not written), in order."""
     drawn = []
     for module in (figures, abm_plots, policy_sweep, mf_plots, retrain_plots, tables, reproduce, theorem4, theorem5,
-                   theorem6):
+                   theorem6, targets, smm):
         monkeypatch.setattr(module, "save_figure_atomic", lambda fig, path, dpi: drawn.append(fig))
     return drawn
 
@@ -179,6 +181,17 @@ def test_calibration_figures(saved, tmp_path):
         assert style_problems(fig) == []
     fitted = [line for line in saved[2].axes[0].lines if line.get_label().startswith("eq. (15) fit")]
     assert [line.get_ydata()[-1] / line.get_xdata()[-1] for line in fitted] == pytest.approx([-0.3, -0.18])
+
+
+def test_fit_figures(saved, tmp_path):
+    rows = [{"moment": "rho_T:statutory", "target": 0.6, "se": 0.01, "fitted": 0.61, "z": 1.0, "in_fit": True},
+            {"moment": "quality_rel:pmir", "target": 1.2, "se": 0.02, "fitted": 1.0, "z": -10.0, "in_fit": False}]
+    targets.plot_moments([{**r, "model": r["fitted"]} for r in rows], "targets", tmp_path / "m.png")
+    smm.plot_fit(smm.SMMFit(params={"kappa_q": 3.0}, se={"kappa_q": 0.1}, loss=1.0, converged=True, moments=rows,
+                            starts=[1.0]), "SMM fit", tmp_path / "f.png")
+    assert len(saved) == 2
+    for fig in saved:
+        assert style_problems(fig) == []
 
 
 def test_theorem_figures(saved, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""`sdce retrain` and `sdce calibrate ols`: the recursive-retraining benchmark and the reduced-form collapse law."""
+"""`sdce retrain` and `sdce calibrate ols|moments|smm`: the recursive-retraining benchmark, the reduced-form collapse
+law, the target moments and the structural (SMM) fit."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from sdce.cli.common import (
 )
 from sdce.config import load_config
 from sdce.errors import ConfigError
+from sdce.strict_json import dumps
 
 calibrate_app = command_group(help="Estimate the collapse law and calibrate the model.")
 
@@ -124,9 +126,21 @@ def calibrate_ols(
                      ((key, fit[key]) for key in ("b", "se_hac", "se_ols", "t_stat", "p_value", "r2", "n", "lag_rule")))
 
 
+def _targets(targets: str):
+    from calibration.targets import load_targets, paper_targets
+
+    return paper_targets() if targets == "paper" else load_targets(Path(targets))
+
+
+TargetsOpt = typer.Option(..., "--targets", help="Target CSV (moment,value,se), or 'paper': Tables III and IV's "
+                                                  "cells (docs/model.md §12).")
+ParamsOpt = typer.Option("temperature,kappa_q,cost_human,nu_mean", "--params",
+                         help="Comma-separated parameters to calibrate (docs/model.md §12).")
+
+
 @calibrate_app.command("moments", cls=Command)
 def calibrate_moments(
-    targets: str = typer.Option(..., "--targets", help="Target CSV (moment,value,se), or 'paper': Table III's cells."),
+    targets: str = TargetsOpt,
     config: Optional[Path] = ConfigOpt,
     out: Optional[Path] = typer.Option(None, show_default="none: print only", help="Folder for moments.csv and "
                                                                                     "moments.png."),
@@ -139,18 +153,18 @@ def calibrate_moments(
     """
     import pandas as pd
 
-    from calibration.targets import compare_moments, load_targets, model_moments, paper_targets, plot_moments
+    from calibration.targets import compare_moments, model_moments, plot_moments
     from sdce.atomic import write_text_atomic
     from sdce.run_folder import RECORD, claim_folder
 
     with clean_errors():
-        chosen = paper_targets() if targets == "paper" else load_targets(Path(targets))
+        chosen = _targets(targets)
         cfg = load_config(config)
         if out is not None:
             claim_folder(out, {"command": "sdce calibrate moments", "config": cfg.model_dump(mode="json"),
                                "targets": [t.__dict__ for t in chosen]}, RECORD, "a moments comparison", force=force)
             announce(out)
-        with solving(f"the continuum at {len({t.moment.split(':')[1] for t in chosen})} regime(s)"):
+        with solving(f"the continuum for {len(chosen)} moment(s)"):
             rows = compare_moments(chosen, model_moments(cfg, [t.moment for t in chosen]))
     if out is not None:
         write_text_atomic(out / "moments.csv", pd.DataFrame(rows).to_csv(index=False))
@@ -163,3 +177,61 @@ def calibrate_moments(
                 ("moment", "target", "se", "model", "z"),
                 ([r["moment"], *(format(r[k], ".4g") for k in ("target", "se", "model")), f"{r['z']:+.2f}"]
                  for r in rows), first_left=True)
+
+
+@calibrate_app.command("smm", cls=Command)
+def calibrate_smm(
+    targets: str = TargetsOpt,
+    params: str = ParamsOpt,
+    starts: int = typer.Option(4, min=1, help="K, starts of the optimiser: the configuration's values, then K-1 "
+                                              "random ones."),
+    seed: int = typer.Option(0, min=0, help="Seed of the random starts."),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("runs/calibrate-smm"), help="Folder for fit.csv, moments.csv, fit.json, fit.png."),
+    force: bool = ForceOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print {params, se, loss, converged, moments, starts, path} "
+                                                      "as JSON."),
+) -> None:
+    """Simulated method of moments: the parameters whose continuum moments are closest to the targets.
+
+    Minimises J = sum of ((model - target) / se)^2 by Levenberg-Marquardt with the continuum's Jacobian (JAX
+    forward mode through its solves), from K starts; standard errors by the sandwich formula. PMIR's moments are
+    held out (no usable derivative) and reported at the fit. docs/model.md §12.
+    """
+    import pandas as pd
+
+    from calibration.parameters import parse_params
+    from calibration.smm import check_smm, plot_fit, smm_fit
+    from sdce.atomic import write_text_atomic
+    from sdce.run_folder import RECORD, claim_folder
+
+    with clean_errors():
+        chosen, names = _targets(targets), parse_params(params)
+        cfg = load_config(config)
+        check_smm(chosen, names, starts)
+        claim_folder(out, {"command": "sdce calibrate smm", "config": cfg.model_dump(mode="json"), "params": names,
+                           "starts": starts, "seed": seed, "targets": [t.__dict__ for t in chosen]},
+                     RECORD, "an SMM fit", force=force)
+        announce(out)
+        with progress_bar() as progress:
+            task = progress.add_task("smm: compiling the continuum's Jacobian", total=None)
+            fit = smm_fit(cfg, chosen, names, starts=starts, seed=seed,
+                          on_evaluation=lambda: progress.update(task, advance=1, description="smm: evaluations"))
+    rows = [{"param": n, "value": fit.params[n], "se": fit.se[n], "lo": fit.bounds[n][0], "hi": fit.bounds[n][1]}
+            for n in names]
+    write_text_atomic(out / "fit.csv", pd.DataFrame(rows).to_csv(index=False))
+    write_text_atomic(out / "moments.csv", pd.DataFrame(fit.moments).to_csv(index=False))
+    summary = {**fit.as_json(), "path": str(out)}
+    write_text_atomic(out / "fit.json", dumps(summary, indent=2))
+    plot_fit(fit, f"SMM fit to {targets if targets == 'paper' else Path(targets).name}: J = {fit.loss:.4g}"
+                  f"{'' if fit.converged else ' (no start converged)'}", out / "fit.png")
+    if as_json:
+        print_json(summary)
+        return
+    print_table(f"SMM fit (J = {fit.loss:.4g}, {'converged' if fit.converged else 'NOT converged'}) -> {out}",
+                ("parameter", "value", "se", "admissible"),
+                ([r["param"], f"{r['value']:.4g}", f"{r['se']:.3g}", f"({r['lo']:g}, {r['hi']:g})"] for r in rows),
+                first_left=True)
+    print_table("moments at the fit", ("moment", "target", "se", "fitted", "z", "in fit"),
+                ([r["moment"], *(format(r[k], ".4g") for k in ("target", "se", "fitted")), f"{r['z']:+.2f}",
+                  "yes" if r["in_fit"] else "held out"] for r in fit.moments), first_left=True)

@@ -159,7 +159,8 @@ def net_cost(phi, nu, capacity, cost_synthetic: float, cost_human: float, cost_q
 
 
 def _bisect(fn, lo, hi, xp, steps: int = BISECTION_STEPS):
-    """The root of a decreasing `fn` on (lo, hi) by `steps` halvings (a `jax.lax.fori_loop` under JAX)."""
+    """The root of a decreasing `fn` on (lo, hi) by `steps` halvings; under JAX a `jax.lax.fori_loop`, and the root
+    is differentiated implicitly (`jax.lax.custom_root`: d root = -d fn / fn' at the root)."""
 
     def halve(_, bracket):
         lo, hi = bracket
@@ -171,11 +172,14 @@ def _bisect(fn, lo, hi, xp, steps: int = BISECTION_STEPS):
         bracket = (lo, hi)
         for k in range(steps):
             bracket = halve(k, bracket)
-    else:
-        import jax
+        return 0.5 * (bracket[0] + bracket[1])
+    import jax
 
-        bracket = jax.lax.fori_loop(0, steps, halve, (lo, hi))
-    return 0.5 * (bracket[0] + bracket[1])
+    def bisection(_, guess):
+        lo_end, hi_end = jax.lax.fori_loop(0, steps, halve, (lo, hi))
+        return 0.5 * (lo_end + hi_end)
+
+    return jax.lax.custom_root(fn, 0.5 * (lo + hi), bisection, lambda linear, rhs: rhs / linear(xp.ones_like(rhs)))
 
 
 def efficient_provenance(capacity, nu, phi_bar, z, collapse, gamma, delta, money_per_quality, cost_human: float,

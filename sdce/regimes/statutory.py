@@ -41,7 +41,8 @@ def expected_bundles(offer: Offer) -> tuple:
     """The continuum: expected bundles by type (K, M) at the royalty over each type's signal noise, the trainers'
     `Perception`, and the final Newton residual. Trainers' empirical-Bayes aggregates are population moments:
     mu = E phi and var phĩ = var phi + noise. Each trainer's two perceived aggregates solve their fixed point by
-    Newton's method with the Jacobian from `jax.jacfwd`."""
+    Newton's method with the Jacobian from `jax.jacfwd`; the solution is differentiated implicitly
+    (`jax.lax.custom_root`: the implicit function theorem at the root, not the iterations)."""
     import jax  # here, not at the top: the configuration imports every regime, and JAX is slow to load
     import jax.numpy as jnp
 
@@ -63,24 +64,33 @@ def expected_bundles(offer: Offer) -> tuple:
 
     def residual(y, scale):
         mean_b, mean_phi_b, _, _ = demand(y, scale)
-        gap = jnp.log(jnp.stack([mean_phi_b.sum(), (mean_b - mean_phi_b).sum()]) / volume) - y
-        return gap, gap
+        return jnp.log(jnp.stack([mean_phi_b.sum(), (mean_b - mean_phi_b).sum()]) / volume) - y
 
-    def newton(y, scale):
-        jac, gap = jax.jacfwd(residual, has_aux=True)(y, scale)
-        return y - jnp.clip(jnp.linalg.solve(jac, gap), -NEWTON_STEP_CAP, NEWTON_STEP_CAP), jnp.max(jnp.abs(gap))
+    def residuals(y):
+        return jax.vmap(residual)(y, scales)
 
-    def cond(carry):
-        _, gap, it = carry
-        return (gap > NEWTON_TOL) & (it < NEWTON_MAX_ITERATIONS)
+    def newton(residuals, y0):
+        def step(y, scale):
+            jac, gap = jax.jacfwd(lambda y: (residual(y, scale),) * 2, has_aux=True)(y)
+            return y - jnp.clip(jnp.linalg.solve(jac, gap), -NEWTON_STEP_CAP, NEWTON_STEP_CAP)
 
-    def body(carry):
-        y, _, it = carry
-        y, gaps = jax.vmap(newton)(y, scales)
-        return y, jnp.max(gaps), it + 1
+        def cond(carry):
+            y, it = carry
+            return (jnp.max(jnp.abs(residuals(y))) > NEWTON_TOL) & (it < NEWTON_MAX_ITERATIONS)
+
+        def body(carry):
+            y, it = carry
+            return jax.vmap(step)(y, scales), it + 1
+
+        return jax.lax.while_loop(cond, body, (y0, 0))[0]
+
+    def tangent_solve(linear, rhs):
+        jac = jax.jacobian(linear)(rhs).reshape(rhs.size, rhs.size)
+        return jnp.linalg.solve(jac, rhs.ravel()).reshape(rhs.shape)
 
     y0 = jnp.log(jnp.tile(jnp.stack([weight @ centre, 1 - weight @ centre]), (cfg.n_trainers, 1)))
-    y, gap, _ = jax.lax.while_loop(cond, body, (y0, jnp.asarray(jnp.inf, y0.dtype), 0))
+    y = jax.lax.custom_root(residuals, y0, newton, tangent_solve)
+    gap = jnp.max(jnp.abs(residuals(jax.lax.stop_gradient(y))))
     mean_b, _, value_h, value_s = jax.vmap(demand, out_axes=(1, 1, 0, 0))(y, scales)
     seen = Perception(jnp.full(cfg.n_trainers, mu), jnp.full(cfg.n_trainers, reliability), noise_sd, value_h, value_s)
     return mean_b, seen, gap
