@@ -23,7 +23,7 @@ from calibration.targets import evaluate_moment
 from meanfield.market import TYPE_NODES, economy, gaussian_p, trajectory
 from meanfield.worlds import GaussianWorld
 from sdce.config import SDCEConfig
-from sdce.dataworld.metrics import bures_trace
+from sdce.dataworld.metrics import w2_squared_bures
 from sdce.errors import ConfigError, DemandNotConverged, MeanFieldDiverged
 from sdce.regimes.statutory import NEWTON_TOL
 
@@ -37,9 +37,8 @@ def differentiable(name: str) -> bool:
 
 def gaussian_w2(weights, means, covs, p_mean, p_cov):
     """MW2 of the mixture Σ_k a_k N(m_k, C_k) to the Gaussian N(m, C) (docs/model.md §9): Σ_k a_k W2(N_k, N)²,
-    square-rooted, with the Bures term by `bures_trace` (differentiable)."""
-    squared = (jnp.sum((means - p_mean) ** 2, axis=-1) + jnp.trace(covs, axis1=-2, axis2=-1) + jnp.trace(p_cov)
-               - 2.0 * bures_trace(covs, jnp.broadcast_to(p_cov, covs.shape)))
+    square-rooted, each W2² by `w2_squared_bures` (differentiable)."""
+    squared = w2_squared_bures(means, covs, p_mean, p_cov)
     return jnp.sqrt(jnp.maximum(weights @ squared, 0.0))
 
 

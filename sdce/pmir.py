@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from sdce.config import SDCEConfig
-from sdce.dataworld.metrics import bures_trace
+from sdce.dataworld.metrics import w2_squared_bures
 from sdce.dataworld.mixture import mixture_moments
 from sdce.economics.contamination import contamination_ratio
 from sdce.economics.ledger import posted_price_outlays
@@ -150,9 +150,7 @@ def _w2(mean_a, cov_a, mean_b, cov_b):
     """W2 between Gaussians: ‖m_a − m_b‖² + tr A + tr B − 2 tr (A^½ B A^½)^½, square-rooted. The Bures term is
     `bures_trace`, which is twice differentiable: the learners differentiate this reward, and structural calibration
     differentiates the learners (ott-jax's `Gaussian.w2_dist` has no second derivative)."""
-    squared = (jnp.sum((mean_a - mean_b) ** 2) + jnp.trace(cov_a) + jnp.trace(cov_b)
-               - 2.0 * bures_trace(cov_a, cov_b))
-    return jnp.sqrt(jnp.maximum(squared, 0.0) + W2_FLOOR)
+    return jnp.sqrt(jnp.maximum(w2_squared_bures(mean_a, cov_a, mean_b, cov_b), 0.0) + W2_FLOOR)
 
 
 class Outcome(NamedTuple):
