@@ -42,6 +42,20 @@ def gaussian_w2(weights, means, covs, p_mean, p_cov):
     return jnp.sqrt(jnp.maximum(weights @ squared, 0.0))
 
 
+def run_series(econ, cfg: SDCEConfig, values: dict) -> tuple[dict, dict]:
+    """One continuum run at the `Parameters` `values` (traced): its series by generation (rho, quality, W, w2, price,
+    and payment, the mean payment per producer, h̄ Σ_k w_k received_k) and its diagnostics (the worst Newton
+    residual, whether every series is finite). JAX, not jitted."""
+    out, _ = trajectory(econ.with_params(**values), cfg, GaussianWorld, cfg.learning_rule, cfg.generations)
+    weights, means, covs = out["public"]
+    _, p_means, p_covs = econ.p
+    w2 = jax.vmap(gaussian_w2, in_axes=(0, 0, 0, None, None))(weights, means, covs, p_means[0], p_covs[0])
+    series = {"rho": out["rho"], "quality": out["quality"], "W": out["W"], "w2": w2, "price": out["price"],
+              "payment": cfg.capacity * out["received"] @ econ.weight}
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in series.values()]))
+    return series, {"newton_residual": jnp.max(out["newton_residual"]), "finite": finite}
+
+
 class MomentMap:
     """moments(theta) for the moments `names` at `cfg`, `theta` the values of `params` (P,): `__call__` gives the
     moments (n,) and the diagnostics (the worst Newton residual, whether every series is finite), jitted;
@@ -70,14 +84,9 @@ class MomentMap:
         values = dict(zip(self.params, theta))
         series, residual, finite = {}, [], []
         for run, cfg in self._runs.items():
-            econ = self._economies[run]
-            out, _ = trajectory(econ.with_params(**values), cfg, GaussianWorld, cfg.learning_rule, cfg.generations)
-            weights, means, covs = out["public"]
-            _, p_means, p_covs = econ.p
-            w2 = jax.vmap(gaussian_w2, in_axes=(0, 0, 0, None, None))(weights, means, covs, p_means[0], p_covs[0])
-            series[run] = {"rho": out["rho"], "quality": out["quality"], "W": out["W"], "w2": w2}
-            residual.append(jnp.max(out["newton_residual"]))
-            finite.append(jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in series[run].values()])))
+            series[run], diagnostics = run_series(self._economies[run], cfg, values)
+            residual.append(diagnostics["newton_residual"])
+            finite.append(diagnostics["finite"])
         moments = jnp.stack([evaluate_moment(m, lambda run, key, t=-1: series[run][key][t]) for m in self._moments])
         return moments, {"newton_residual": jnp.max(jnp.stack(residual)), "finite": jnp.all(jnp.stack(finite))}
 

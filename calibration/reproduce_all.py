@@ -1,4 +1,5 @@
-"""`sdce reproduce all`: Tables II-V and Theorems 2, 4, 5, 6 as the sections of one report (`ReportSections`).
+"""`sdce reproduce all`: Tables II-V, Theorems 2, 4, 5, 6 and the calibration as the sections of one report
+(`ReportSections`).
 
 Each section is written as soon as it is done and a rerun resumes (`calibration.report`); report.md opens with the
 summary of the claims each section checked (`ReportSections.summary`). The command line only parses options and
@@ -15,6 +16,7 @@ from typing import Iterator, NamedTuple, Sequence
 from rich.progress import Progress
 
 from calibration.abm_panel import table4_abm_panel
+from calibration.fit_report import calibration_section
 from calibration.report import ReportSections
 from calibration.reproduce import table2, table4
 from calibration.retrain.loop import make_retrain_config, run_retraining
@@ -133,6 +135,8 @@ def reproduce_sections(sections: ReportSections, cfg: SDCEConfig, size: dict, ch
     with working("Theorem 6: the continuum PMIR"):
         sections.section("Theorem 6", lambda: theorem6_section(run_theorem6(cfg, folder / "theorem6"),
                                                                "theorem6/theorem6.png"))
+    with working("Calibration: SMM fits to Tables III and IV"):
+        sections.section("Calibration", lambda: calibration_section(cfg, folder, size["smm_starts"], level))
 
 
 class ReportOutcome(NamedTuple):

@@ -57,6 +57,10 @@ def table5_subsidy(cfg: SDCEConfig, level: float | str) -> float:
     return with_policy(cfg.replace(regime="pmir"), policy="subsidy", subsidy=level).subsidy
 
 
+# The paper's orderings (groups, highest first): Table III's regimes on Q (rel.) and on ΔW, Table V's policies on ΔW.
+TABLE3_CHAIN = (("pmir",), ("shapley",), ("statutory",), ("unregulated",))
+TABLE5_CHAIN = (("subsidy",), ("disclosure",), ("none", "royalty-cap", "transfer"))
+
 # Per-seed metrics: the paper's four columns first (with their OutcomeRow field), then ours only.
 METRICS = {"Q_rel": "q_rel", "W2": "w2", "rho": "rho", "dW": "dw"}
 EXTRA_METRICS = ("dW_realized", "Q_T", "W_T", "W_realized", "residual")
@@ -98,6 +102,12 @@ def summarize(frame: pd.DataFrame, key: str, paper: Mapping[str, OutcomeRow]) ->
     return pd.DataFrame(rows)
 
 
+def chain_holds(values: Mapping[str, float], groups: Sequence[Sequence[str]]) -> bool:
+    """Whether `values` fall along `groups` (highest first): every member of a group above every member of the
+    next."""
+    return all(min(values[n] for n in hi) > max(values[n] for n in lo) for hi, lo in zip(groups, groups[1:]))
+
+
 def ordering(frame: pd.DataFrame, key: str, column: str, chain: Sequence[Sequence[str]]) -> dict:
     """Does the mean of `column` fall along `chain` (groups, highest first; every member of a group above every
     member of the next)? Also in how many seeds it does. Names absent from `frame` are dropped and listed."""
@@ -107,14 +117,10 @@ def ordering(frame: pd.DataFrame, key: str, column: str, chain: Sequence[Sequenc
     groups = [g for g in groups if g]
     wide = frame.pivot(index="seed", columns=key, values=column)
     means = wide.mean()
-
-    def falls(values) -> bool:
-        return all(min(values[n] for n in hi) > max(values[n] for n in lo) for hi, lo in zip(groups, groups[1:]))
-
     text = " > ".join(g[0] if len(g) == 1 else "{" + ", ".join(g) + "}" for g in groups)
-    return {"column": column, "chain": text, "holds": bool(falls(means)) if len(groups) > 1 else None,
+    return {"column": column, "chain": text, "holds": chain_holds(means, groups) if len(groups) > 1 else None,
             "means": {n: float(means[n]) for g in groups for n in g},
-            "seeds_holding": int(sum(falls(row) for _, row in wide.iterrows())), "seeds": int(len(wide)),
+            "seeds_holding": int(sum(chain_holds(row, groups) for _, row in wide.iterrows())), "seeds": int(len(wide)),
             "missing": missing}
 
 
@@ -171,8 +177,7 @@ def table3(runs: pd.DataFrame, out: Path, cfg: SDCEConfig | None = None) -> dict
     regimes = [r for r in TABLE3_REGIMES if r in set(runs.loc[runs["policy"] == "none", "regime"])]
     frame = per_seed(runs, [(r, "none") for r in regimes], ("unregulated", "none"))
     summary = summarize(frame, "regime", TABLE_III)
-    chain = [["pmir"], ["shapley"], ["statutory"], ["unregulated"]]
-    checks = [ordering(frame, "regime", "Q_rel", chain), ordering(frame, "regime", "dW", chain)]
+    checks = [ordering(frame, "regime", "Q_rel", TABLE3_CHAIN), ordering(frame, "regime", "dW", TABLE3_CHAIN)]
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "table3.csv", frame.to_csv(index=False))
     write_text_atomic(out / "table3_summary.csv", summary.to_csv(index=False))
@@ -219,7 +224,7 @@ def table5(runs: pd.DataFrame, out: Path, cfg: SDCEConfig | None = None, policy_
     policies = [p for p in TABLE5_POLICIES if p in set(runs.loc[runs["regime"] == policy_regime, "policy"])]
     frame = per_seed(runs, [(policy_regime, p) for p in policies], (policy_regime, "none")).drop(columns="regime")
     summary = summarize(frame, "policy", TABLE_V)
-    checks = [ordering(frame, "policy", "dW", [["subsidy"], ["disclosure"], ["none", "royalty-cap", "transfer"]])]
+    checks = [ordering(frame, "policy", "dW", TABLE5_CHAIN)]
     levels = runs[runs["regime"] == policy_regime].groupby("policy")["level"].first()
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "table5.csv", frame.to_csv(index=False))
@@ -331,9 +336,10 @@ def plot_outcomes(summary: pd.DataFrame, key: str, labels: Mapping[str, str], ti
 # 2 cores in under 15 minutes; --quick is a first look at a small N, where compiling dominates (PMIR's JAX code is
 # compiled once per policy configuration and worker).
 REPORT_SIZES = {
-    "default": {"config": {}, "seeds": 32, "abm_seeds": 4, "retrain_size": "tiny", "retrain_generations": 10},
+    "default": {"config": {}, "seeds": 32, "abm_seeds": 4, "retrain_size": "tiny", "retrain_generations": 10,
+                "smm_starts": 4},
     "quick": {"config": {"n_producers": 128, "n_trainers": 4}, "seeds": 3, "abm_seeds": 1, "retrain_size": "tiny",
-              "retrain_generations": 3},
+              "retrain_generations": 3, "smm_starts": 2},
 }
 
 

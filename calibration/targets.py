@@ -135,16 +135,16 @@ def paper_targets() -> list[Target]:
     return [Target(name, value, cv * abs(value) / math.sqrt(PAPER_SEEDS)) for name, value in table3 + table4]
 
 
-def model_moments(cfg: SDCEConfig, names: list[str]) -> dict[str, float]:
-    """The moments `names` computed by the continuum at `cfg` (`meanfield.solve.solve_meanfield`, NumPy): one solve
-    per run needed (per regime, the `unregulated` one too for relative moments, and per fixed rho), without a
-    policy."""
+def model_moments(cfg: SDCEConfig, names: list[str], type_nodes: int | None = None) -> dict[str, float]:
+    """The moments `names` computed by the continuum at `cfg` (`meanfield.solve.solve_meanfield`, NumPy, with
+    `type_nodes` quantiles per type dimension when given): one solve per run needed (per regime, the `unregulated`
+    one too for relative moments, and per fixed rho), without a policy."""
     from meanfield.solve import solve_meanfield
 
     parsed = {name: parse_moment(name) for name in names}
     finals = {}
     for run in sorted({moment_run(m) for m in parsed.values()} | needed_baseline(parsed.values()), key=str):
-        result = solve_meanfield(run_config(cfg, run, max_generation(parsed.values(), run)))
+        result = solve_meanfield(run_config(cfg, run, max_generation(parsed.values(), run)), type_nodes=type_nodes)
         finals[run] = {key: np.asarray(result[key], float) for key in LEVELS.values()}
     return {name: evaluate_moment(m, lambda run, key, t=-1: finals[run][key][t]) for name, m in parsed.items()}
 

@@ -1,5 +1,5 @@
-"""`sdce retrain` and `sdce calibrate ols|moments|smm`: the recursive-retraining benchmark, the reduced-form collapse
-law, the target moments and the structural (SMM) fit."""
+"""`sdce retrain` and `sdce calibrate ols|moments|smm|bayes`: the recursive-retraining benchmark, the reduced-form
+collapse law, the target moments, the structural (SMM) fit and the posterior (NUTS)."""
 
 from __future__ import annotations
 
@@ -235,3 +235,86 @@ def calibrate_smm(
     print_table("moments at the fit", ("moment", "target", "se", "fitted", "z", "in fit"),
                 ([r["moment"], *(format(r[k], ".4g") for k in ("target", "se", "fitted")), f"{r['z']:+.2f}",
                   "yes" if r["in_fit"] else "held out"] for r in fit.moments), first_left=True)
+
+
+@calibrate_app.command("bayes", cls=Command)
+def calibrate_bayes(
+    targets: str = TargetsOpt,
+    params: str = ParamsOpt,
+    chains: int = typer.Option(4, help="NUTS chains (run vectorised)."),
+    draws: int = typer.Option(1000, help="Kept draws per chain."),
+    warmup: int = typer.Option(500, help="Adaptation steps per chain (step size, diagonal mass matrix)."),
+    seed: int = typer.Option(0, min=0, help="Seed of the chains' starts and of the sampler."),
+    ordering_draws: int = typer.Option(32, "--ordering-draws",
+                                       help="Posterior draws at which the paper's orderings are checked by forward "
+                                            "continuum runs (0: none)."),
+    subsidy: str = typer.Option("optimal", help="Table V's subsidy in the ordering runs: a number >= 0, or 'optimal' "
+                                                "(s*, eq. 10, at the posterior mean)."),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("runs/calibrate-bayes"), help="Folder for posterior.nc, summary.csv, predictive.csv, "
+                                                               "bayes.json and the figures."),
+    force: bool = ForceOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print {params, divergences, orderings, path, ...} as JSON."),
+) -> None:
+    """Bayesian calibration: the posterior of the parameters given the targets, by NUTS (numpyro).
+
+    Priors over the admissible ranges (Uniform on (0, 1); LogNormal around the configuration's value on a
+    half-line); Gaussian likelihood of the targets with their s.e. Reports R-hat, bulk and tail ESS and divergences
+    (ArviZ), the posterior predictive of every target, and the posterior probability of each of the paper's
+    Table III and Table V orderings. PMIR's moments stay out of the likelihood. A rerun of the same command resumes
+    from DIR/checkpoint.npz. docs/model.md §12.
+    """
+    from calibration.bayes import bayes_calibration, check_bayes
+    from calibration.parameters import parse_params
+    from sdce.run_folder import RECORD, claim_folder
+
+    with clean_errors():
+        chosen, names = _targets(targets), parse_params(params)
+        level = None if subsidy == "optimal" else _subsidy_level(subsidy)
+        cfg = load_config(config)
+        check_bayes(chosen, names, chains, draws, warmup, ordering_draws)
+        claim_folder(out, {"command": "sdce calibrate bayes", "config": cfg.model_dump(mode="json"), "params": names,
+                           "chains": chains, "draws": draws, "warmup": warmup, "seed": seed,
+                           "ordering_draws": ordering_draws, "subsidy": subsidy,
+                           "targets": [t.__dict__ for t in chosen]}, RECORD, "a Bayesian calibration", force=force)
+        announce(out)
+        with progress_bar() as progress:
+            task = progress.add_task("nuts: compiling the continuum's Jacobian", total=warmup + draws)
+            orderings = progress.add_task("orderings: forward runs", total=ordering_draws, visible=False)
+
+            def on_step(done, total):
+                phase = "warmup" if done <= warmup else "sampling"
+                progress.update(task, completed=done, description=f"nuts ({chains} chains): {phase}")
+                if done == total:
+                    progress.update(orderings, visible=ordering_draws > 0)
+
+            summary = bayes_calibration(cfg, chosen, names, out, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                                        ordering_draws=ordering_draws, subsidy=level, on_step=on_step,
+                                        on_draw=lambda: progress.advance(orderings))
+    if as_json:
+        print_json(summary)
+        return
+    print_table(f"posterior ({chains} chains x {draws} draws, {summary['divergences']} divergences) -> {out}",
+                ("parameter", "prior", "mean", "sd", "90% HDI", "R-hat", "ESS bulk", "ESS tail"),
+                ([n, summary["priors"][n], f"{r['mean']:.4g}", f"{r['sd']:.3g}",
+                  f"[{r['hdi_5']:.4g}, {r['hdi_95']:.4g}]", f"{r['r_hat']:.3f}", f"{r['ess_bulk']:.0f}",
+                  f"{r['ess_tail']:.0f}"] for n, r in summary["params"].items()), first_left=True)
+    print_table("posterior predictive of the targets", ("moment", "target", "se", "mean", "90% interval", "z",
+                                                        "P(y_rep >= target)", "in likelihood"),
+                ([r["moment"], *(format(r[k], ".4g") for k in ("target", "se", "mean")),
+                  f"[{r['q5']:.4g}, {r['q95']:.4g}]", f"{r['z']:+.2f}", f"{r['p_value']:.2f}",
+                  "yes" if r["in_fit"] else "held out"] for r in summary["predictive"]), first_left=True)
+    if summary["orderings"]:
+        print_quantities(f"posterior probability of the paper's orderings ({ordering_draws} draws; Table V levels "
+                         + ", ".join(f"{k} {v:.4g}" for k, v in summary["levels"].items()) + ")",
+                         summary["orderings"].items())
+
+
+def _subsidy_level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise ConfigError(f"--subsidy must be 'optimal' or a number >= 0 (got {text!r})")
+    return value

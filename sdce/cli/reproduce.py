@@ -209,7 +209,7 @@ def reproduce_all(
     workers: Optional[int] = WorkersOpt,
     force: bool = ForceOpt,
 ) -> None:
-    """Tables II-V and Theorems 2, 4, 5, 6 into DIR/report.md, ours beside the paper's.
+    """Tables II-V, Theorems 2, 4, 5, 6 and the SMM calibration into DIR/report.md, ours beside the paper's.
 
     Default: Table I (N = 1024, M = 16, T = 10), the paper's 32 seeds, tiny retraining; under 15 minutes on 2 cores.
     Each section is written to DIR/sections/ as soon as it is done; a section that fails is reported with its error
