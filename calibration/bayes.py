@@ -307,11 +307,11 @@ def _plot_diagnostics(idata: az.InferenceData, names: list[str], folder: Path) -
     paths = [folder / "trace.png"]
     if len(names) >= 2:
         k = len(names) - 1
-        fig = Figure(figsize=(2.8 * k + 1, 2.8 * k + 0.6), layout="constrained")
+        fig = Figure(figsize=(max(5.5, 2.8 * k + 1), max(5.0, 2.8 * k + 0.6)), layout="constrained")
         axes = fig.subplots(k, k, squeeze=False)
-        az.plot_pair(idata, var_names=names, ax=axes, divergences=True, kind="scatter",
-                     scatter_kwargs={"alpha": 0.15, "s": 4})
-        fig.suptitle("posterior draws by pair of parameters (divergent transitions marked)")
+        az.plot_pair(idata, var_names=names, ax=axes, divergences=True, kind="scatter", textsize=10,
+                     scatter_kwargs={"alpha": 0.5, "s": 16})
+        fig.suptitle("posterior draws by pair of parameters\n(divergent transitions marked)", fontsize=11)
         save_figure_atomic(fig, folder / "pair.png", 110)
         paths.append(folder / "pair.png")
     return paths
@@ -337,11 +337,12 @@ def plot_predictive(rows: Sequence[dict], title: str, path: Path) -> None:
                     label=f"predictive mean and 90% interval, {label}")
     ax.set_yticks(range(len(rows)), [r["moment"] for r in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("symlog", linthresh=2)
-    reach = max(4.0, *(1.5 * max(abs(r["q5"] - r["target"]), abs(r["q95"] - r["target"])) / r["se"] for r in rows))
+    reach = max(4.0, *(1.2 * max(abs(r["q5"] - r["target"]), abs(r["q95"] - r["target"])) / r["se"] for r in rows))
+    if reach > 10:
+        ax.set_xscale("symlog", linthresh=2)
     ax.set_xlim(-reach, reach)
     ax.set(title=title, xlabel=r"$(y_{\mathrm{rep}} - \mathrm{target})\,/\,\mathrm{se}$", ylabel="moment")
-    figure_legend(fig)
+    figure_legend(fig, ncols=2)
     save_figure_atomic(fig, path, 110)
 
 
