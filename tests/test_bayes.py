@@ -64,10 +64,10 @@ def test_the_custom_vjp_is_the_reverse_mode_gradient():
 
 
 def test_nuts_recovers_known_parameters_inside_the_90_percent_interval(tmp_path):
-    """4 chains x 400 draws on the small problem: the truth inside each 90% HDI, R-hat < 1.01, no divergence, and
-    the posterior predictive of every target centred on it."""
+    """4 chains x 400 draws on the small problem, started over the prior's range: the truth inside each 90% HDI,
+    R-hat < 1.01, no divergence, and the posterior predictive of every target centred on it."""
     summary = bayes_calibration(SMALL, _targets(UNREGULATED), tuple(TRUTH), tmp_path, chains=4, draws=400,
-                                warmup=400, seed=3, ordering_draws=0, type_nodes=NODES)
+                                warmup=400, seed=3, ordering_draws=0, type_nodes=NODES, init="prior")
     for name, value in TRUTH.items():
         row = summary["params"][name]
         assert row["hdi_5"] < value < row["hdi_95"], (name, row)
@@ -88,7 +88,7 @@ def test_an_interrupted_run_resumes_to_the_same_draws(tmp_path):
     """Stopped after its first checkpoint, then rerun: the draws equal those of one uninterrupted run; a damaged
     checkpoint is refused."""
     targets, names = _targets(["quality_T:unregulated", "w2_T:unregulated"], {"kappa_q": 3.5}), ("kappa_q",)
-    settings = dict(chains=2, draws=30, warmup=30, seed=5, type_nodes=NODES)
+    settings = dict(chains=2, draws=30, warmup=30, seed=5, type_nodes=NODES, init="prior")
     whole = sample_posterior(SMALL, targets, names, folder=None, **settings)
 
     def stop(done, total):
@@ -109,7 +109,8 @@ def test_bad_input_is_refused_before_any_work(tmp_path):
     good = [Target("quality_T:unregulated", 0.6, 0.01)]
     for kwargs, message in ((dict(chains=0), "chains must be >= 1"), (dict(draws=0), "draws must be >= 1"),
                             (dict(warmup=0), "warmup must be >= 1"), (dict(ordering_draws=-1), "ordering_draws"),
-                            (dict(ordering_draws=9, chains=2, draws=4), "exceeds the 8 posterior draws")):
+                            (dict(ordering_draws=9, chains=2, draws=4), "exceeds the 8 posterior draws"),
+                            (dict(init="mode"), "init must be one of smm, prior")):
         settings = dict(chains=4, draws=10, warmup=10, ordering_draws=0) | kwargs
         with pytest.raises(ConfigError, match=message):
             check_bayes(good, ("kappa_q",), **settings)
@@ -126,7 +127,7 @@ def test_bad_input_is_refused_before_any_work(tmp_path):
         assert not (tmp_path / "o").exists()
     targets.write_text("moment,value,se\nquality_T:shapley,0.5,0.01\n")
     for args, message in ((["--params", "n_producers"], "is not calibratable"), (["--chains", "0"], "chains"),
-                          (["--subsidy", "-1"], "subsidy")):
+                          (["--subsidy", "-1"], "subsidy"), (["--init", "mode"], "init must be one of")):
         result = runner.invoke(app, ["calibrate", "bayes", "--targets", str(targets), "--out", str(tmp_path / "o"),
                                      *args])
         assert result.exit_code != 0 and message in result.output, (args, result.output)

@@ -250,6 +250,8 @@ def calibrate_bayes(
                                             "continuum runs (0: none)."),
     subsidy: str = typer.Option("optimal", help="Table V's subsidy in the ordering runs: a number >= 0, or 'optimal' "
                                                 "(s*, eq. 10, at the posterior mean)."),
+    init: str = typer.Option("smm", help="Chains' starts: smm (near the SMM fit, jittered) or prior (uniform over "
+                                         "the prior's central range)."),
     config: Optional[Path] = ConfigOpt,
     out: Path = typer.Option(Path("runs/calibrate-bayes"), help="Folder for posterior.nc, summary.csv, predictive.csv, "
                                                                "bayes.json and the figures."),
@@ -272,14 +274,15 @@ def calibrate_bayes(
         chosen, names = _targets(targets), parse_params(params)
         level = None if subsidy == "optimal" else _subsidy_level(subsidy)
         cfg = load_config(config)
-        check_bayes(chosen, names, chains, draws, warmup, ordering_draws)
+        check_bayes(chosen, names, chains, draws, warmup, ordering_draws, init)
         claim_folder(out, {"command": "sdce calibrate bayes", "config": cfg.model_dump(mode="json"), "params": names,
-                           "chains": chains, "draws": draws, "warmup": warmup, "seed": seed,
+                           "chains": chains, "draws": draws, "warmup": warmup, "seed": seed, "init": init,
                            "ordering_draws": ordering_draws, "subsidy": subsidy,
                            "targets": [t.__dict__ for t in chosen]}, RECORD, "a Bayesian calibration", force=force)
         announce(out)
         with progress_bar() as progress:
-            task = progress.add_task("nuts: compiling the continuum's Jacobian", total=warmup + draws)
+            task = progress.add_task("nuts: " + ("the SMM fit for the starts, then " if init == "smm" else "")
+                                     + "compiling the continuum's Jacobian", total=warmup + draws)
             orderings = progress.add_task("orderings: forward runs", total=ordering_draws, visible=False)
 
             def on_step(done, total):
@@ -290,7 +293,7 @@ def calibrate_bayes(
 
             summary = bayes_calibration(cfg, chosen, names, out, chains=chains, draws=draws, warmup=warmup, seed=seed,
                                         ordering_draws=ordering_draws, subsidy=level, on_step=on_step,
-                                        on_draw=lambda: progress.advance(orderings))
+                                        on_draw=lambda: progress.advance(orderings), init=init)
     if as_json:
         print_json(summary)
         return
