@@ -136,7 +136,8 @@ def reproduce_sections(sections: ReportSections, cfg: SDCEConfig, size: dict, ch
         sections.section("Theorem 6", lambda: theorem6_section(run_theorem6(cfg, folder / "theorem6"),
                                                                "theorem6/theorem6.png"))
     with working("Calibration: SMM fits to Tables III and IV"):
-        sections.section("Calibration", lambda: calibration_section(cfg, folder, size["smm_starts"], level))
+        sections.section("Calibration", lambda: calibration_section(cfg, folder, size["smm_starts"], level,
+                                                                    per_table=size["smm_per_table"]))
 
 
 class ReportOutcome(NamedTuple):

@@ -337,9 +337,9 @@ def plot_outcomes(summary: pd.DataFrame, key: str, labels: Mapping[str, str], ti
 # compiled once per policy configuration and worker).
 REPORT_SIZES = {
     "default": {"config": {}, "seeds": 32, "abm_seeds": 4, "retrain_size": "tiny", "retrain_generations": 10,
-                "smm_starts": 4},
+                "smm_starts": 4, "smm_per_table": True},
     "quick": {"config": {"n_producers": 128, "n_trainers": 4}, "seeds": 3, "abm_seeds": 1, "retrain_size": "tiny",
-              "retrain_generations": 3, "smm_starts": 2},
+              "retrain_generations": 3, "smm_starts": 1, "smm_per_table": False},
 }
 
 
